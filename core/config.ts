@@ -1,0 +1,340 @@
+/**
+ * Stack configuration: one parser, one set of rules, one error that names every bad key.
+ *
+ * Pure: it sees the raw strings Pulumi hands a program (numbers as "3", lists and maps as JSON) through
+ * a lookup function, so the program, the tests and any offline tool validate exactly the same way.
+ * The defaults here are the defaults in Pulumi.yaml; a test keeps the two in step.
+ */
+import { Cidr, formatCidr, isCidr, overlaps, parseCidr } from "./cidr";
+
+export const PROJECT = "kubeadm-ha";
+
+export type EtcdTopology = "stacked" | "external";
+export const ETCD_TOPOLOGIES: readonly EtcdTopology[] = ["stacked", "external"];
+
+/** Health paths an anonymous client may read under kubeadm's default RBAC (system:public-info-viewer). */
+export const HEALTH_CHECK_PATHS = ["/healthz", "/readyz", "/livez"] as const;
+export type HealthCheckPath = (typeof HEALTH_CHECK_PATHS)[number];
+
+/** kubeadm's v1beta4 configuration API exists from Kubernetes 1.31 on. */
+export const MIN_KUBERNETES_MINOR = 31;
+export const MAX_NODES = 7;
+
+export interface ClusterConfig {
+    /** Prefix of every resource name and the kubeadm cluster name. */
+    clusterName: string;
+    controlPlaneCount: number;
+    etcdTopology: EtcdTopology;
+    /** etcd members when etcdTopology is external. */
+    etcdCount: number;
+    /** Kubernetes minor ("1.34") or exact release ("1.34.2"). */
+    kubernetesVersion: KubernetesVersion;
+    instanceType: string;
+    etcdInstanceType: string;
+    /** An AMI id that overrides the Ubuntu LTS lookup; undefined means look it up. */
+    ami?: string;
+    rootVolumeSizeGiB: number;
+    vpcCidr: string;
+    /** Zones to spread nodes over; empty means the first ones available in the region. */
+    availabilityZones: string[];
+    apiAllowedCidrs: string[];
+    sshAllowedCidrs: string[];
+    podCidr: string;
+    serviceCidr: string;
+    sshUser: string;
+    healthCheckPath: HealthCheckPath;
+    /** Make nodes and their data undeletable by Pulumi. */
+    protect: boolean;
+    tags: Record<string, string>;
+}
+
+export interface KubernetesVersion {
+    /** "1.34" */
+    minor: string;
+    /** "1.34.2" when pinned to a release, otherwise undefined (latest patch of the minor). */
+    patch?: string;
+}
+
+/** Every key with its default, exactly as Pulumi.yaml declares them. */
+export const DEFAULTS = {
+    clusterName: "kubeadm-ha",
+    controlPlaneCount: 3,
+    etcdTopology: "stacked",
+    etcdCount: 3,
+    kubernetesVersion: "1.34",
+    instanceType: "t3.medium",
+    etcdInstanceType: "t3.small",
+    ami: "",
+    rootVolumeSizeGiB: 30,
+    vpcCidr: "10.0.0.0/16",
+    availabilityZones: [] as string[],
+    apiAllowedCidrs: ["0.0.0.0/0"],
+    sshAllowedCidrs: ["0.0.0.0/0"],
+    podCidr: "192.168.0.0/16",
+    serviceCidr: "10.96.0.0/12",
+    sshUser: "ubuntu",
+    healthCheckPath: "/healthz",
+    protect: false,
+    tags: [] as string[],
+} as const;
+
+export type ConfigKey = keyof typeof DEFAULTS;
+
+export class ConfigError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+export interface ParsedConfig {
+    config: ClusterConfig;
+    /** Valid but worth saying: a single node is not HA, SSH open to the internet. */
+    warnings: string[];
+}
+
+/** Looks up a raw config value by key (without the project prefix); undefined when unset. */
+export type RawLookup = (key: string) => string | undefined;
+
+/**
+ * Parses and validates the whole configuration. Collects every problem before failing, so a user
+ * fixes them in one round; each problem names `kubeadm-ha:<key>`, the value and what is allowed.
+ */
+export function parseConfig(lookup: RawLookup): ParsedConfig {
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const reader = new Reader(lookup, problems);
+
+    const clusterName = reader.string("clusterName", (v) =>
+        /^[a-z][a-z0-9-]{0,18}[a-z0-9]$/.test(v)
+            ? undefined
+            : "must be 2-20 characters of lowercase letters, digits and '-', starting with a letter (it prefixes AWS names limited to 32 characters)",
+    );
+    const etcdTopology = reader.oneOf("etcdTopology", ETCD_TOPOLOGIES);
+    const controlPlaneCount = reader.integer("controlPlaneCount", 1, MAX_NODES);
+    const etcdCount = reader.integer("etcdCount", 1, MAX_NODES);
+    if (controlPlaneCount !== undefined && etcdTopology === "stacked" && controlPlaneCount % 2 === 0) {
+        problems.push(
+            `${key("controlPlaneCount")} = ${controlPlaneCount}: stacked etcd runs one member per control-plane node and needs an odd count for a majority; allowed: 1, 3, 5, 7`,
+        );
+    }
+    if (etcdCount !== undefined && etcdTopology === "external" && etcdCount % 2 === 0) {
+        problems.push(`${key("etcdCount")} = ${etcdCount}: etcd needs an odd member count for a majority; allowed: 1, 3, 5, 7`);
+    }
+    const kubernetesVersion = reader.custom("kubernetesVersion", parseKubernetesVersion);
+    const instanceType = reader.string("instanceType", checkInstanceType);
+    const etcdInstanceType = reader.string("etcdInstanceType", checkInstanceType);
+    const ami = reader.string("ami", (v) =>
+        v === "" || /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(v) ? undefined : "must be an AMI id such as ami-0123456789abcdef0, or empty to look up Ubuntu LTS",
+    );
+    const rootVolumeSizeGiB = reader.integer("rootVolumeSizeGiB", 20, 16384);
+    const vpc = reader.cidr("vpcCidr", 16, 24, "AWS allows VPCs from /16 to /28 and each zone gets a sixteenth of it");
+    const podCidr = reader.cidr("podCidr", 8, 22, "each node gets a /24 of it");
+    const serviceCidr = reader.cidr("serviceCidr", 12, 24, "kube-apiserver accepts at most a /12");
+    checkDisjoint(problems, [
+        ["vpcCidr", vpc],
+        ["podCidr", podCidr],
+        ["serviceCidr", serviceCidr],
+    ]);
+    const availabilityZones = reader.stringList("availabilityZones", (zones) => {
+        const bad = zones.find((z) => !/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(z));
+        if (bad !== undefined) return `${JSON.stringify(bad)} is not an availability zone name such as us-east-1a`;
+        if (new Set(zones).size !== zones.length) return "lists a zone twice";
+        return undefined;
+    });
+    const zonesNeeded = requiredZoneCount(Math.max(controlPlaneCount ?? 1, etcdTopology === "external" ? (etcdCount ?? 1) : 1));
+    if (availabilityZones && availabilityZones.length > 0 && availabilityZones.length < zonesNeeded) {
+        problems.push(
+            `${key("availabilityZones")} = ${JSON.stringify(availabilityZones)} has ${availabilityZones.length} zone(s); ${zonesNeeded} are needed so that losing one zone cannot take a majority of the nodes`,
+        );
+    }
+    const apiAllowedCidrs = reader.cidrList("apiAllowedCidrs");
+    const sshAllowedCidrs = reader.cidrList("sshAllowedCidrs");
+    const sshUser = reader.string("sshUser", (v) =>
+        /^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : "must be a Linux user name such as ubuntu",
+    );
+    const healthCheckPath = reader.oneOf("healthCheckPath", HEALTH_CHECK_PATHS);
+    const protect = reader.boolean("protect");
+    const tags = reader.tags("tags");
+
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    const config: ClusterConfig = {
+        clusterName: clusterName!,
+        controlPlaneCount: controlPlaneCount!,
+        etcdTopology: etcdTopology!,
+        etcdCount: etcdCount!,
+        kubernetesVersion: kubernetesVersion!,
+        instanceType: instanceType!,
+        etcdInstanceType: etcdInstanceType!,
+        ami: ami === "" ? undefined : ami,
+        rootVolumeSizeGiB: rootVolumeSizeGiB!,
+        vpcCidr: formatCidr(vpc!),
+        availabilityZones: availabilityZones!,
+        apiAllowedCidrs: apiAllowedCidrs!,
+        sshAllowedCidrs: sshAllowedCidrs!,
+        podCidr: formatCidr(podCidr!),
+        serviceCidr: formatCidr(serviceCidr!),
+        sshUser: sshUser!,
+        healthCheckPath: healthCheckPath!,
+        protect: protect!,
+        tags: tags!,
+    };
+    if (config.controlPlaneCount === 1) {
+        warnings.push(`${key("controlPlaneCount")} = 1: a single control-plane node is not highly available`);
+    }
+    if (config.etcdTopology === "external" && config.etcdCount === 1) {
+        warnings.push(`${key("etcdCount")} = 1: a single etcd member is not highly available`);
+    }
+    if (config.sshAllowedCidrs.includes("0.0.0.0/0")) {
+        warnings.push(`${key("sshAllowedCidrs")} allows SSH from anywhere; narrow it to your deployer's addresses`);
+    }
+    return { config, warnings };
+}
+
+/** Number of zones a placement needs: every node in its own zone, up to three. */
+export function requiredZoneCount(nodeCount: number): number {
+    return Math.min(nodeCount, 3);
+}
+
+export function key(name: string): string {
+    return `${PROJECT}:${name}`;
+}
+
+function show(raw: string): string {
+    return JSON.stringify(raw);
+}
+
+function checkInstanceType(v: string): string | undefined {
+    return /^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(v) ? undefined : "must be an EC2 instance type such as t3.medium or m7g.large";
+}
+
+export function parseKubernetesVersion(v: string): KubernetesVersion | string {
+    const match = /^1\.(\d{2})(?:\.(\d{1,3}))?$/.exec(v);
+    if (!match || Number(match[1]) < MIN_KUBERNETES_MINOR) {
+        return `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration`;
+    }
+    const minor = `1.${Number(match[1])}`;
+    return match[2] === undefined ? { minor } : { minor, patch: `${minor}.${Number(match[2])}` };
+}
+
+function checkDisjoint(problems: string[], blocks: [ConfigKey, Cidr | undefined][]): void {
+    for (let i = 0; i < blocks.length; i++) {
+        for (let j = i + 1; j < blocks.length; j++) {
+            const [ka, a] = blocks[i];
+            const [kb, b] = blocks[j];
+            if (a && b && overlaps(a, b)) {
+                problems.push(
+                    `${key(ka)} = ${formatCidr(a)} overlaps ${key(kb)} = ${formatCidr(b)}: the VPC, pod and service ranges must not share addresses`,
+                );
+            }
+        }
+    }
+}
+
+/** Reads one key at a time, applying its default and recording a problem instead of throwing. */
+class Reader {
+    constructor(
+        private readonly lookup: RawLookup,
+        private readonly problems: string[],
+    ) {}
+
+    private raw(name: ConfigKey): string | undefined {
+        const value = this.lookup(name);
+        return value === undefined ? undefined : value;
+    }
+
+    private fail(name: ConfigKey, raw: string, why: string): undefined {
+        this.problems.push(`${key(name)} = ${show(raw)} ${why}`);
+        return undefined;
+    }
+
+    string(name: ConfigKey, check: (v: string) => string | undefined): string | undefined {
+        const raw = this.raw(name);
+        const value = raw ?? (DEFAULTS[name] as string);
+        const why = check(value);
+        return why === undefined ? value : this.fail(name, value, why);
+    }
+
+    custom<T>(name: ConfigKey, parse: (v: string) => T | string): T | undefined {
+        const value = this.raw(name) ?? (DEFAULTS[name] as string);
+        const parsed = parse(value);
+        return typeof parsed === "string" ? this.fail(name, value, parsed) : parsed;
+    }
+
+    oneOf<T extends string>(name: ConfigKey, allowed: readonly T[]): T | undefined {
+        return this.custom(name, (v) =>
+            (allowed as readonly string[]).includes(v) ? (v as T) : `is not allowed; allowed: ${allowed.join(", ")}`,
+        );
+    }
+
+    integer(name: ConfigKey, min: number, max: number): number | undefined {
+        const raw = this.raw(name);
+        if (raw === undefined) return DEFAULTS[name] as number;
+        if (!/^-?\d+$/.test(raw.trim())) return this.fail(name, raw, `is not a whole number; allowed: ${min} to ${max}`);
+        const n = Number(raw.trim());
+        return n < min || n > max ? this.fail(name, raw, `is out of range; allowed: ${min} to ${max}`) : n;
+    }
+
+    boolean(name: ConfigKey): boolean | undefined {
+        const raw = this.raw(name);
+        if (raw === undefined) return DEFAULTS[name] as boolean;
+        if (raw === "true" || raw === "false") return raw === "true";
+        return this.fail(name, raw, "is not allowed; allowed: true, false");
+    }
+
+    private json(name: ConfigKey): { value: unknown; raw: string } | undefined {
+        const raw = this.raw(name);
+        if (raw === undefined) return { value: DEFAULTS[name], raw: JSON.stringify(DEFAULTS[name]) };
+        try {
+            return { value: JSON.parse(raw), raw };
+        } catch {
+            return this.fail(name, raw, "is not valid JSON; set it as a YAML list or map in the stack file");
+        }
+    }
+
+    stringList(name: ConfigKey, check: (values: string[]) => string | undefined): string[] | undefined {
+        const parsed = this.json(name);
+        if (parsed === undefined) return undefined;
+        const { value, raw } = parsed;
+        if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+            return this.fail(name, raw, "must be a list of strings");
+        }
+        const why = check(value as string[]);
+        return why === undefined ? (value as string[]) : this.fail(name, raw, why);
+    }
+
+    cidr(name: ConfigKey, minPrefix: number, maxPrefix: number, reason: string): Cidr | undefined {
+        const value = this.raw(name) ?? (DEFAULTS[name] as string);
+        const parsed = parseCidr(value);
+        if (!isCidr(parsed)) return this.fail(name, value, parsed.error);
+        if (parsed.prefix < minPrefix || parsed.prefix > maxPrefix) {
+            return this.fail(name, value, `must be a block from /${minPrefix} to /${maxPrefix} (${reason})`);
+        }
+        return parsed;
+    }
+
+    cidrList(name: ConfigKey): string[] | undefined {
+        return this.stringList(name, (values) => {
+            if (values.length === 0) return "must list at least one CIDR block";
+            for (const v of values) {
+                const parsed = parseCidr(v);
+                if (!isCidr(parsed)) return `has ${show(v)}, which ${parsed.error}`;
+            }
+            return undefined;
+        });
+    }
+
+    /** Tags as "key=value" strings: Pulumi.yaml's config schema has no map type. */
+    tags(name: ConfigKey): Record<string, string> | undefined {
+        const list = this.stringList(name, (values) => {
+            const bad = values.find((v) => !/^[^=]{1,128}=.{0,256}$/.test(v) || v.toLowerCase().startsWith("aws:"));
+            if (bad !== undefined) return `has ${show(bad)}; each tag is "key=value", the key 1-128 characters not starting with aws:`;
+            if (values.length > 40) return "has more than 40 tags (AWS allows 50 and this program adds its own)";
+            return undefined;
+        });
+        if (list === undefined) return undefined;
+        return Object.fromEntries(list.map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
+    }
+}

@@ -1,0 +1,137 @@
+/**
+ * Certificate specifications: subject, SANs, usages and validity of everything the program issues.
+ * Pure data, handed unchanged to @pulumi/tls by the ClusterPki component and to the test CA that
+ * re-issues the same certificates with real tools.
+ */
+
+/** Key usage names as @pulumi/tls (the Terraform TLS provider) spells them. */
+export type KeyUsage = "cert_signing" | "crl_signing" | "digital_signature" | "key_encipherment" | "server_auth" | "client_auth";
+
+/**
+ * Every key is ECDSA P-256: Kubernetes accepts it everywhere, it is fast to generate, and naming the
+ * curve avoids @pulumi/tls's P224 default, which Kubernetes rejects. kubeadm is told the same
+ * (`encryptionAlgorithm: ECDSA-P256`) so the certificates it issues itself match.
+ */
+export const KEY_ALGORITHM = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
+export const KUBEADM_ENCRYPTION_ALGORITHM = "ECDSA-P256";
+
+export const CA_VALIDITY_HOURS = 10 * 365 * 24;
+export const LEAF_VALIDITY_HOURS = 365 * 24;
+/** A `pulumi up` within 30 days of a leaf's expiry issues a new one. */
+export const LEAF_EARLY_RENEWAL_HOURS = 30 * 24;
+
+export interface CertSpec {
+    commonName: string;
+    organizations?: string[];
+    isCa: boolean;
+    dnsNames: string[];
+    ipAddresses: string[];
+    allowedUses: KeyUsage[];
+    validityHours: number;
+    /** Leaf certificates only: renew this many hours before expiry. */
+    earlyRenewalHours?: number;
+}
+
+const CA_USES: KeyUsage[] = ["cert_signing", "crl_signing", "digital_signature", "key_encipherment"];
+
+function caSpec(commonName: string): CertSpec {
+    return { commonName, isCa: true, dnsNames: [], ipAddresses: [], allowedUses: CA_USES, validityHours: CA_VALIDITY_HOURS };
+}
+
+function leafSpec(spec: Omit<CertSpec, "isCa" | "validityHours" | "earlyRenewalHours">): CertSpec {
+    return { ...spec, isCa: false, validityHours: LEAF_VALIDITY_HOURS, earlyRenewalHours: LEAF_EARLY_RENEWAL_HOURS };
+}
+
+/** The three CAs kubeadm expects, with kubeadm's own common names. */
+export const CA_SPECS = {
+    cluster: caSpec("kubernetes"),
+    frontProxy: caSpec("front-proxy-ca"),
+    etcd: caSpec("etcd-ca"),
+} as const;
+export type CaName = keyof typeof CA_SPECS;
+
+export interface ApiServerIdentity {
+    nodeName: string;
+    nodeIp: string;
+    /** Host part of controlPlaneEndpoint: the load balancer's DNS name. */
+    endpointHost: string;
+    kubernetesServiceIp: string;
+    dnsDomain: string;
+}
+
+/**
+ * The kube-apiserver serving certificate of one node. kubeadm reuses a pre-placed certificate only if
+ * its SANs cover everything kubeadm would have put there (node name and address, the `kubernetes`
+ * service names and IP, the endpoint host); localhost lets a node's own scripts check its local API.
+ */
+export function apiServerCertSpec(id: ApiServerIdentity): CertSpec {
+    return leafSpec({
+        commonName: "kube-apiserver",
+        dnsNames: unique([
+            id.nodeName,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            `kubernetes.default.svc.${id.dnsDomain}`,
+            id.endpointHost,
+            "localhost",
+        ]),
+        ipAddresses: unique([id.kubernetesServiceIp, id.nodeIp, "127.0.0.1"]),
+        allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+    });
+}
+
+/**
+ * The stack's own administrator. kubeadm (1.29+) binds the `kubeadm:cluster-admins` group to
+ * cluster-admin; unlike `system:masters` the binding can be revoked.
+ */
+export const ADMIN_CERT_SPEC: CertSpec = leafSpec({
+    commonName: "kubeadm-ha-admin",
+    organizations: ["kubeadm:cluster-admins"],
+    dnsNames: [],
+    ipAddresses: [],
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+});
+
+export interface EtcdMemberIdentity {
+    hostname: string;
+    ip: string;
+}
+
+/**
+ * An external etcd member's server or peer certificate. Peers dial each other as clients and serve
+ * each other, so both kinds need serverAuth and clientAuth (as kubeadm's own etcd certs do).
+ */
+export function etcdMemberCertSpec(kind: "server" | "peer", member: EtcdMemberIdentity): CertSpec {
+    return leafSpec({
+        commonName: `${member.hostname}-${kind}`,
+        dnsNames: unique([member.hostname, "localhost"]),
+        ipAddresses: unique([member.ip, "127.0.0.1"]),
+        allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+    });
+}
+
+/** The API servers' client identity at external etcd (kubeadm's name for it). */
+export const APISERVER_ETCD_CLIENT_SPEC: CertSpec = leafSpec({
+    commonName: "kube-apiserver-etcd-client",
+    dnsNames: [],
+    ipAddresses: [],
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+});
+
+function unique(values: string[]): string[] {
+    return [...new Set(values)];
+}
+
+export interface PkiFile {
+    /** Relative to kubeadm's certificate directory, e.g. "etcd/ca.crt". */
+    path: string;
+    /** Octal permission bits: "0600" for keys, "0644" for certificates. */
+    mode: "0600" | "0644";
+    content: string;
+}
+
+/** The stdin of the place-pki step: one "<mode> <path> <base64>" line per file, in the given order. */
+export function renderPkiBundle(files: readonly PkiFile[]): string {
+    return files.map((f) => `${f.mode} ${f.path} ${Buffer.from(f.content, "utf8").toString("base64")}\n`).join("");
+}

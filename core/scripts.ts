@@ -1,0 +1,80 @@
+/**
+ * Renders what runs on the nodes: the user data that prepares a node, and the remote-command lines
+ * that carry each bootstrap step's script. The scripts live in scripts/ as plain bash, reviewed and
+ * shellchecked as rendered here; parameters are prepended as quoted assignments, never interpolated
+ * into the script text. Nothing secret is a parameter: secrets travel on the step's stdin.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { KubernetesVersion } from "./config";
+
+const SCRIPTS_DIR = join(__dirname, "..", "scripts");
+
+export type RemoteStep = "wait-for-prepare" | "place-pki" | "kubeadm-init" | "kubeadm-join" | "refresh-token" | "reset-node";
+
+function read(relativePath: string): string {
+    return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");
+}
+
+/** Drops a leading shebang so script bodies can be concatenated. */
+function body(text: string): string {
+    return text.replace(/^#!.*\n/, "");
+}
+
+/** POSIX single-quoting: safe for any string. */
+export function shellQuote(value: string): string {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function assignments(params: Record<string, string>): string {
+    return Object.keys(params)
+        .sort()
+        .map((name) => {
+            if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new Error(`bad script parameter name ${name}`);
+            return `${name}=${shellQuote(params[name])}\n`;
+        })
+        .join("");
+}
+
+/** EC2 user data: node preparation, with the Kubernetes version as its only parameters. */
+export function renderUserData(version: KubernetesVersion): string {
+    return (
+        "#!/usr/bin/env bash\n" +
+        "# kubeadm-ha node preparation. Holds no secret: EC2 user data is readable through the API.\n" +
+        assignments({ KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }) +
+        body(read("prepare-node.sh"))
+    );
+}
+
+/** The complete bash script of one remote step: strict mode, parameters, shared helpers, the step. */
+export function renderStepScript(step: RemoteStep, params: Record<string, string> = {}): string {
+    return (
+        "#!/usr/bin/env bash\n" +
+        `# kubeadm-ha remote step: ${step}\n` +
+        "set -euo pipefail\n" +
+        assignments(params) +
+        read("remote/common.sh") +
+        body(read(`remote/${step}.sh`))
+    );
+}
+
+const HEREDOC_END = "KUBEADM_HA_STEP_EOF";
+
+/**
+ * The command line a remote.Command runs over SSH: write the step's script to a temporary file and
+ * run it as root, with the command's stdin (the secrets) passed through to it. The script is visible
+ * in `pulumi preview`, so what a reviewer reads is exactly what runs.
+ */
+export function renderRemoteCommand(step: RemoteStep, params: Record<string, string> = {}): string {
+    const script = renderStepScript(step, params);
+    if (script.includes(HEREDOC_END)) throw new Error(`script ${step} contains the heredoc terminator`);
+    return [
+        "set -eu",
+        "step_script=$(mktemp)",
+        `trap 'rm -f "$step_script"' EXIT`,
+        `cat >"$step_script" <<'${HEREDOC_END}'`,
+        script + HEREDOC_END,
+        `sudo bash "$step_script"`,
+        "",
+    ].join("\n");
+}
