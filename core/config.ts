@@ -122,8 +122,8 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
         problems.push(`${key("etcdCount")} = ${etcdCount}: etcd needs an odd member count for a majority; allowed: 1, 3, 5, 7`);
     }
     const kubernetesVersion = reader.custom("kubernetesVersion", parseKubernetesVersion);
-    const instanceType = reader.string("instanceType", checkInstanceType);
-    const etcdInstanceType = reader.string("etcdInstanceType", checkInstanceType);
+    const instanceType = reader.string("instanceType", instanceTypeShape);
+    const etcdInstanceType = reader.string("etcdInstanceType", instanceTypeShape);
     const ami = reader.string("ami", (v) =>
         v === "" || /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(v) ? undefined : "must be an AMI id such as ami-0123456789abcdef0, or empty to look up Ubuntu LTS",
     );
@@ -206,17 +206,17 @@ function show(raw: string): string {
     return JSON.stringify(raw);
 }
 
-function checkInstanceType(v: string): string | undefined {
+function instanceTypeShape(v: string): string | undefined {
     return /^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(v) ? undefined : "must be an EC2 instance type such as t3.medium or m7g.large";
 }
 
-export function parseKubernetesVersion(v: string): KubernetesVersion | string {
+export function parseKubernetesVersion(v: string): { value: KubernetesVersion } | { error: string } {
     const match = /^1\.(\d{2})(?:\.(\d{1,3}))?$/.exec(v);
     if (!match || Number(match[1]) < MIN_KUBERNETES_MINOR) {
-        return `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration`;
+        return { error: `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration` };
     }
     const minor = `1.${Number(match[1])}`;
-    return match[2] === undefined ? { minor } : { minor, patch: `${minor}.${Number(match[2])}` };
+    return { value: match[2] === undefined ? { minor } : { minor, patch: `${minor}.${Number(match[2])}` } };
 }
 
 function checkDisjoint(problems: string[], blocks: [ConfigKey, Cidr | undefined][]): void {
@@ -257,15 +257,15 @@ class Reader {
         return why === undefined ? value : this.fail(name, value, why);
     }
 
-    custom<T>(name: ConfigKey, parse: (v: string) => T | string): T | undefined {
-        const value = this.raw(name) ?? (DEFAULTS[name] as string);
-        const parsed = parse(value);
-        return typeof parsed === "string" ? this.fail(name, value, parsed) : parsed;
+    custom<T>(name: ConfigKey, parse: (v: string) => { value: T } | { error: string }): T | undefined {
+        const raw = this.raw(name) ?? (DEFAULTS[name] as string);
+        const parsed = parse(raw);
+        return "error" in parsed ? this.fail(name, raw, parsed.error) : parsed.value;
     }
 
     oneOf<T extends string>(name: ConfigKey, allowed: readonly T[]): T | undefined {
-        return this.custom(name, (v) =>
-            (allowed as readonly string[]).includes(v) ? (v as T) : `is not allowed; allowed: ${allowed.join(", ")}`,
+        return this.custom<T>(name, (v) =>
+            (allowed as readonly string[]).includes(v) ? { value: v as T } : { error: `is not allowed; allowed: ${allowed.join(", ")}` },
         );
     }
 

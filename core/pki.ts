@@ -22,7 +22,8 @@ export const LEAF_EARLY_RENEWAL_HOURS = 30 * 24;
 
 export interface CertSpec {
     commonName: string;
-    organizations?: string[];
+    /** Subject organisation (Kubernetes reads it as the user's group). */
+    organization?: string;
     isCa: boolean;
     dnsNames: string[];
     ipAddresses: string[];
@@ -87,7 +88,7 @@ export function apiServerCertSpec(id: ApiServerIdentity): CertSpec {
  */
 export const ADMIN_CERT_SPEC: CertSpec = leafSpec({
     commonName: "kubeadm-ha-admin",
-    organizations: ["kubeadm:cluster-admins"],
+    organization: "kubeadm:cluster-admins",
     dnsNames: [],
     ipAddresses: [],
     allowedUses: ["digital_signature", "key_encipherment", "client_auth"],

@@ -1,0 +1,175 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { caCertHash } from "../core/discovery";
+import { ClusterSettings, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
+import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
+import { DNS_DOMAIN } from "../core/kubeadm";
+import { BootstrapStep } from "../core/plan";
+import { renderRemoteCommand } from "../core/scripts";
+import { PlannedInstance } from "./control-plane";
+import { ClusterPki, KeyPairPem } from "./pki";
+
+export interface SshAccess {
+    user: string;
+    privateKey: pulumi.Output<string>;
+}
+
+export interface ExternalEtcdAccess {
+    /** https://<member>:2379 client URLs. */
+    endpoints: pulumi.Output<string[]>;
+    /** apiserver-etcd-client, issued by the etcd CA. */
+    clientCert: KeyPairPem;
+    /** Passes only when the etcd cluster is healthy; kubeadm init waits for it. */
+    healthGate: pulumi.Resource;
+}
+
+export interface KubeadmBootstrapArgs {
+    cluster: Omit<ClusterSettings, "controlPlaneEndpoint" | "externalEtcdEndpoints">;
+    kubernetesServiceIp: string;
+    /** The load balancer's DNS name. */
+    endpointHost: pulumi.Output<string>;
+    /** "<dns>:6443" */
+    endpoint: pulumi.Output<string>;
+    nodes: PlannedInstance[];
+    /** From the plan: node 0 inits; each join names the step it waits for. */
+    order: BootstrapStep[];
+    pki: ClusterPki;
+    ssh: SshAccess;
+    externalEtcd?: ExternalEtcdAccess;
+}
+
+/** SSH may not answer for a minute or two after launch; keep dialling instead of failing. */
+const DIAL = { dialErrorLimit: 40, perDialTimeout: 30 };
+const STEP_TIMEOUTS: pulumi.CustomTimeouts = { create: "30m", update: "30m", delete: "15m" };
+
+/**
+ * Turns prepared instances into an HA control plane over SSH, with @pulumi/command:
+ * wait for preparation ─► place PKI ─► kubeadm init on node 0 ─► (refresh token ─► kubeadm join) per
+ * other node, in the planned order. Every step's secrets (keys, the token, kubeadm configuration)
+ * travel on stdin; every script converges when re-run; a join's delete step runs `kubeadm reset` so
+ * a replaced node gives up its etcd membership.
+ */
+export class KubeadmBootstrap extends pulumi.ComponentResource {
+    /** The init and join commands; everything that needs a working API server depends on these. */
+    readonly steps: command.remote.Command[];
+
+    constructor(name: string, args: KubeadmBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeadm-ha:bootstrap:KubeadmBootstrap", name, {}, opts);
+
+        const token = this.bootstrapToken(name);
+        const caHash = args.pki.cas.cluster.certPem.apply(caCertHash);
+        const settings: pulumi.Output<ClusterSettings> = pulumi
+            .all([args.endpoint, args.externalEtcd?.endpoints ?? pulumi.output(undefined)])
+            .apply(([controlPlaneEndpoint, externalEtcdEndpoints]) => ({ ...args.cluster, controlPlaneEndpoint, externalEtcdEndpoints }));
+
+        const nodes = args.nodes.map(({ plan, instance }) => {
+            const identity = pulumi.all([instance.privateDns, instance.privateIp]).apply(([nodeName, nodeIp]) => ({ nodeName, nodeIp }));
+            const connection: command.types.input.remote.ConnectionArgs = {
+                host: instance.publicIp,
+                user: args.ssh.user,
+                privateKey: args.ssh.privateKey,
+                ...DIAL,
+            };
+            const step = (suffix: string, stepArgs: Omit<command.remote.CommandArgs, "connection">, dependsOn: pulumi.Resource[], conn = connection) =>
+                new command.remote.Command(`${plan.name}-${suffix}`, {
+                    connection: conn,
+                    // A replaced instance is a new machine: every step on it runs again.
+                    triggers: [instance.id],
+                    addPreviousOutputInEnv: false,
+                    ...stepArgs,
+                }, { parent: this, dependsOn, customTimeouts: STEP_TIMEOUTS });
+
+            const prepared = step("prepared", { create: renderRemoteCommand("wait-for-prepare") }, [instance]);
+            const placed = step("pki", {
+                create: renderRemoteCommand("place-pki"),
+                stdin: pulumi.secret(this.pkiBundle(plan.name, args, identity)),
+            }, [prepared]);
+            return { plan, instance, identity, connection, placed, step };
+        });
+
+        const done: command.remote.Command[] = [];
+        for (const { node: index, action, after } of args.order) {
+            const node = nodes[index];
+            const params = pulumi.all([node.identity, args.endpointHost]).apply(([id, endpointHost]) => ({
+                NODE_NAME: id.nodeName,
+                NODE_IP: id.nodeIp,
+                ENDPOINT_HOST: endpointHost,
+            }));
+            if (action === "init") {
+                const config = pulumi.all([settings, node.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t)));
+                done[index] = node.step("init", {
+                    create: params.apply((p) => renderRemoteCommand("kubeadm-init", p)),
+                    delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
+                    stdin: pulumi.secret(config),
+                }, [node.placed, ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])]);
+                continue;
+            }
+            const first = nodes[0];
+            // The token is recreated on the first node right before this join, so the join works
+            // however long after init it runs.
+            const refreshed = node.step("token", {
+                create: renderRemoteCommand("refresh-token"),
+                stdin: token,
+            }, [done[after!], done[0]], first.connection);
+            // Earlier nodes are already members; the join goes through the first whose API answers.
+            const apiServers = pulumi.all(nodes.slice(0, index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
+            const config = pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h)));
+            done[index] = node.step("join", {
+                create: pulumi.all([params, apiServers]).apply(([p, API_SERVERS]) => renderRemoteCommand("kubeadm-join", { ...p, API_SERVERS })),
+                delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
+                stdin: pulumi.secret(config),
+            }, [refreshed, node.placed]);
+        }
+        this.steps = done;
+        this.registerOutputs({});
+    }
+
+    /** A kubeadm bootstrap token, "[a-z0-9]{6}.[a-z0-9]{16}", kept in state so every run sees the same one. */
+    private bootstrapToken(name: string): pulumi.Output<string> {
+        const part = (suffix: string, length: number) =>
+            new random.RandomString(`${name}-token-${suffix}`, { length, lower: true, upper: false, numeric: true, special: false }, {
+                parent: this,
+                additionalSecretOutputs: ["result"],
+            }).result;
+        return pulumi.secret(pulumi.interpolate`${part("id", 6)}.${part("secret", 16)}`);
+    }
+
+    /**
+     * The files a control-plane node needs before kubeadm runs: the shared CAs and service-account
+     * keys (kubeadm's manual certificate distribution) and this node's API server certificate.
+     */
+    private pkiBundle(
+        nodeName: string,
+        args: KubeadmBootstrapArgs,
+        identity: pulumi.Output<{ nodeName: string; nodeIp: string }>,
+    ): pulumi.Output<string> {
+        const { pki } = args;
+        const spec = pulumi.all([identity, args.endpointHost]).apply(([id, endpointHost]) =>
+            apiServerCertSpec({ ...id, endpointHost, kubernetesServiceIp: args.kubernetesServiceIp, dnsDomain: DNS_DOMAIN }),
+        );
+        const apiServer = pki.issue(`${nodeName}-apiserver`, "cluster", spec);
+        const external = args.externalEtcd;
+        const files: pulumi.Output<PkiFile>[] = [
+            file("ca.crt", pki.cas.cluster.certPem, "0644"),
+            file("ca.key", pki.cas.cluster.keyPem, "0600"),
+            file("front-proxy-ca.crt", pki.cas.frontProxy.certPem, "0644"),
+            file("front-proxy-ca.key", pki.cas.frontProxy.keyPem, "0600"),
+            file("sa.key", pki.serviceAccount.keyPem, "0600"),
+            file("sa.pub", pki.serviceAccount.publicKeyPem, "0644"),
+            file("etcd/ca.crt", pki.cas.etcd.certPem, "0644"),
+            file("apiserver.crt", apiServer.certPem, "0644"),
+            file("apiserver.key", apiServer.keyPem, "0600"),
+            // Stacked etcd: kubeadm issues each member's certificates from the etcd CA on the node.
+            // External etcd: the API server only needs its client certificate, never the CA key.
+            ...(external
+                ? [file("apiserver-etcd-client.crt", external.clientCert.certPem, "0644"), file("apiserver-etcd-client.key", external.clientCert.keyPem, "0600")]
+                : [file("etcd/ca.key", pki.cas.etcd.keyPem, "0600")]),
+        ];
+        return pulumi.all(files).apply(renderPkiBundle);
+    }
+}
+
+function file(path: string, content: pulumi.Output<string>, mode: PkiFile["mode"]): pulumi.Output<PkiFile> {
+    return content.apply((c) => ({ path, mode, content: c }));
+}
