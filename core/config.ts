@@ -202,8 +202,9 @@ export function key(name: string): string {
     return `${PROJECT}:${name}`;
 }
 
+/** A value as the user wrote it: lists and maps as their JSON, scalars quoted. */
 function show(raw: string): string {
-    return JSON.stringify(raw);
+    return /^\s*[[{]/.test(raw) ? raw : JSON.stringify(raw);
 }
 
 function instanceTypeShape(v: string): string | undefined {

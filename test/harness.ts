@@ -17,6 +17,10 @@ export interface RecordedResource {
     secretInputs: string[];
     /** Outputs the mock computed (empty in preview, where they are unknown). */
     state: Record<string, any>;
+    /** Names of the resources this one waits for (input dependencies and dependsOn). */
+    dependsOn: string[];
+    /** Resource options as the engine receives them. */
+    options: { parent: string; protect: boolean; ignoreChanges: string[]; replaceOnChanges: string[] };
 }
 
 export interface InvokeRecord {
@@ -34,6 +38,13 @@ export interface ProgramRun {
     plainOutputs: Record<string, any>;
     ofType(type: string): RecordedResource[];
     named(name: string): RecordedResource;
+    /** Whether `name` waits, directly or through others, for `other`. */
+    waitsFor(name: string, other: string): boolean;
+}
+
+/** The name part of a URN (urn:pulumi:stack::project::type$type::name). */
+function nameOfUrn(urn: string): string {
+    return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
 export interface RunOptions {
@@ -115,6 +126,7 @@ function isSecretValue(v: any): boolean {
 }
 
 function unwrapSecrets(v: any): any {
+    if (v !== null && typeof v === "object" && v.__pulumiUnknown === true) return UNKNOWN;
     if (isSecretValue(v)) return unwrapSecrets(v.value);
     if (Array.isArray(v)) return v.map(unwrapSecrets);
     if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
@@ -170,6 +182,7 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
     const resources: RecordedResource[] = [];
     const invokes: InvokeRecord[] = [];
     const subnets = new Map<string, string>();
+    const requests = new Map<string, RecordedResource["options"] & { dependsOn: string[] }>();
     let inFlight = 0;
 
     let pulumi!: typeof pulumiType;
@@ -191,7 +204,9 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                             if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets));
                             computed = state.get(key)!;
                         }
-                        resources.push({ type: args.type, name: args.name, inputs, secretInputs, state: computed });
+                        const request = requests.get(`${args.type}::${args.name}`)!;
+                        const { dependsOn, ...requestOptions } = request;
+                        resources.push({ type: args.type, name: args.name, inputs, secretInputs, state: computed, dependsOn, options: requestOptions });
                         return { id: preview ? undefined : id, state: { ...args.inputs, ...computed } };
                     } finally {
                         inFlight--;
@@ -220,6 +235,19 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
             "test",
             preview,
         );
+        // The mocks see only type, name and inputs; record the request's dependencies and options too.
+        const monitor = pulumi.runtime.getMonitor() as any;
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => {
+            requests.set(`${req.getType()}::${req.getName()}`, {
+                dependsOn: req.getDependenciesList().map(nameOfUrn),
+                parent: nameOfUrn(req.getParent()),
+                protect: req.getProtect(),
+                ignoreChanges: req.getIgnorechangesList(),
+                replaceOnChanges: req.getReplaceonchangesList(),
+            });
+            return register(req, callback);
+        };
         pulumi.runtime.setAllConfig(
             Object.fromEntries(Object.entries(config).map(([k, v]) => [`kubeadm-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
         );
@@ -245,6 +273,21 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
         secretOutputs,
         plainOutputs,
         ofType: (type) => resources.filter((r) => r.type === type),
+        waitsFor: (name, other) => {
+            const seen = new Set<string>();
+            const stack = [name];
+            while (stack.length > 0) {
+                const next = stack.pop();
+                for (const dep of resources.filter((r) => r.name === next).flatMap((r) => r.dependsOn)) {
+                    if (dep === other) return true;
+                    if (!seen.has(dep)) {
+                        seen.add(dep);
+                        stack.push(dep);
+                    }
+                }
+            }
+            return false;
+        },
         named: (name) => {
             const found = resources.find((r) => r.name === name);
             if (!found) throw new Error(`no resource named ${name}; have ${resources.map((r) => r.name).join(", ")}`);

@@ -161,7 +161,7 @@ export async function locallySignedCertOutputs(inputs: {
     const ca = new x509.X509Certificate(inputs.caCertPem);
     const caKeys = await importKeys(inputs.caPrivateKeyPem);
     const publicKey = await csr.publicKey.export(ECDSA, ["verify"]);
-    const san = csr.getExtension(x509.SubjectAlternativeNameExtension);
+    const san = csr.getExtension("2.5.29.17"); // subjectAltName
     const cert = await x509.X509CertificateGenerator.create({
         serialNumber: serial(),
         subject: csr.subject,

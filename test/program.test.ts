@@ -1,9 +1,265 @@
-import { runProgram } from "./harness";
+/**
+ * The resource graph the program declares, under Pulumi mocks, in preview (computed values unknown)
+ * and update (computed values known).
+ */
+import { parseAllDocuments } from "yaml";
+import { ProgramRun, runProgram, UNKNOWN } from "./harness";
 
-describe("smoke", () => {
-    it("runs", async () => {
-        const run = await runProgram({});
-        console.log(run.resources.length, run.resources.map((r) => r.type + " " + r.name).join("\n"));
-        console.log(JSON.stringify(run.plainOutputs, null, 1));
+const INSTANCE = "aws:ec2/instance:Instance";
+const COMMAND = "command:remote:Command";
+const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+
+/** Every string anywhere in a value. */
+function strings(value: unknown): string[] {
+    if (typeof value === "string") return [value];
+    if (Array.isArray(value)) return value.flatMap(strings);
+    if (value && typeof value === "object") return Object.values(value).flatMap(strings);
+    return [];
+}
+
+function token(run: ProgramRun): string {
+    const part = (suffix: string) => run.named(`kubeadm-ha-token-${suffix}`).state.result as string;
+    return `${part("id")}.${part("secret")}`;
+}
+
+describe.each([
+    ["update", false],
+    ["preview", true],
+])("the stacked-etcd program (%s)", (_mode, preview) => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({}, { preview });
+    });
+
+    it("declares three control-plane instances in three distinct zones' subnets", () => {
+        const instances = run.ofType(INSTANCE);
+        expect(instances.map((i) => i.name)).toEqual(["kubeadm-ha-cp-0", "kubeadm-ha-cp-1", "kubeadm-ha-cp-2"]);
+        const subnets = run.ofType("aws:ec2/subnet:Subnet").map((s) => s.inputs.availabilityZone);
+        expect(subnets).toEqual(["us-east-1a", "us-east-1b", "us-east-1c"]);
+        expect(instances.map((i) => i.inputs.subnetId)).toEqual(["kubeadm-ha-public-0-id", "kubeadm-ha-public-1-id", "kubeadm-ha-public-2-id"].map((id) => (preview ? UNKNOWN : id)));
+    });
+
+    it("hardens every instance: IMDSv2 only, encrypted gp3 root volume, a prepared image that ignores drift", () => {
+        for (const instance of run.ofType(INSTANCE)) {
+            expect(instance.inputs.metadataOptions).toEqual({ httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
+            expect(instance.inputs.rootBlockDevice).toEqual({ volumeType: "gp3", volumeSize: 30, encrypted: true, deleteOnTermination: true });
+            expect(instance.inputs.ami).toBe("ami-0f1e2d3c4b5a69788");
+            expect(instance.options.ignoreChanges).toEqual(["ami", "userData"]);
+            expect(instance.options.protect).toBe(false);
+        }
+    });
+
+    it("fronts the API with a cross-zone NLB, a TCP listener on 6443 and an HTTPS /healthz check", () => {
+        const [nlb] = run.ofType("aws:lb/loadBalancer:LoadBalancer");
+        expect(nlb.inputs).toMatchObject({ loadBalancerType: "network", internal: false, enableCrossZoneLoadBalancing: true });
+        expect(nlb.dependsOn).toEqual(expect.arrayContaining(["kubeadm-ha-public-0", "kubeadm-ha-public-1", "kubeadm-ha-public-2", "kubeadm-ha-api-lb"]));
+        const [listener] = run.ofType("aws:lb/listener:Listener");
+        expect(listener.inputs).toMatchObject({ port: 6443, protocol: "TCP" });
+        expect(listener.inputs.defaultActions[0].type).toBe("forward");
+        const [group] = run.ofType("aws:lb/targetGroup:TargetGroup");
+        expect(group.inputs).toMatchObject({ port: 6443, protocol: "TCP", targetType: "instance" });
+        expect(group.inputs.healthCheck).toEqual({
+            enabled: true,
+            protocol: "HTTPS",
+            port: "6443",
+            path: "/healthz",
+            matcher: "200",
+            interval: 10,
+            timeout: 5,
+            healthyThreshold: 2,
+            unhealthyThreshold: 2,
+        });
+        const attachments = run.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment");
+        expect(attachments).toHaveLength(3);
+        expect(attachments.map((a) => a.dependsOn)).toEqual([["kubeadm-ha", "kubeadm-ha-cp-0"], ["kubeadm-ha", "kubeadm-ha-cp-1"], ["kubeadm-ha", "kubeadm-ha-cp-2"]]);
+    });
+
+    it("is hairpin-safe: client IP preservation off for instance targets", () => {
+        const [group] = run.ofType("aws:lb/targetGroup:TargetGroup");
+        expect(group.inputs.targetType === "ip" || group.inputs.preserveClientIp === "false").toBe(true);
+    });
+
+    it("opens exactly the documented ports, and no etcd or kubelet port to the world", () => {
+        const rules = run.ofType(INGRESS).map((r) => ({
+            group: r.options.parent,
+            ports: `${r.inputs.fromPort}-${r.inputs.toPort}`,
+            from: r.inputs.cidrIpv4 ?? `sg:${r.dependsOn.find((d) => d !== r.options.parent) ?? r.options.parent}`,
+        }));
+        expect(rules).toEqual(
+            expect.arrayContaining([
+                { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "0.0.0.0/0" },
+                { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "10.0.0.0/16" },
+                { group: "kubeadm-ha-control-plane", ports: "6443-6443", from: "10.0.0.0/16" },
+                { group: "kubeadm-ha-control-plane", ports: "22-22", from: "0.0.0.0/0" },
+                { group: "kubeadm-ha-control-plane", ports: "2379-2380", from: "sg:kubeadm-ha-control-plane" },
+                { group: "kubeadm-ha-control-plane", ports: "10250-10250", from: "sg:kubeadm-ha-control-plane" },
+                { group: "kubeadm-ha-control-plane", ports: "10257-10257", from: "sg:kubeadm-ha-control-plane" },
+                { group: "kubeadm-ha-control-plane", ports: "10259-10259", from: "sg:kubeadm-ha-control-plane" },
+            ]),
+        );
+        expect(rules).toHaveLength(9);
+        const world = rules.filter((r) => r.from === "0.0.0.0/0").map((r) => r.ports);
+        expect(world.sort()).toEqual(["22-22", "6443-6443", "6443-6443"]);
+    });
+
+    it("runs kubeadm init on node 0 before every join, and the joins one at a time", () => {
+        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-init")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join")).toBe(false);
+        for (const node of [0, 1, 2]) {
+            const last = node === 0 ? "init" : "join";
+            expect(run.waitsFor(`kubeadm-ha-cp-${node}-${last}`, `kubeadm-ha-cp-${node}-pki`)).toBe(true);
+            expect(run.waitsFor(`kubeadm-ha-cp-${node}-pki`, `kubeadm-ha-cp-${node}-prepared`)).toBe(true);
+        }
+        // The token is renewed on node 0 right before each join.
+        expect(run.waitsFor("kubeadm-ha-cp-2-token", "kubeadm-ha-cp-1-join")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-2-token")).toBe(true);
+    });
+
+    it("gives every remote step retries, timeouts, a replacement trigger and no previous output", () => {
+        const commands = run.ofType(COMMAND);
+        expect(commands).toHaveLength(3 * 3 + 2);
+        for (const c of commands) {
+            // In preview the connection waits on the instance's address, so it is unknown as a whole.
+            if (preview) expect(c.inputs.connection).toBe(UNKNOWN);
+            else expect(c.inputs.connection).toMatchObject({ user: "ubuntu", dialErrorLimit: 40, perDialTimeout: 30 });
+            expect(c.inputs.addPreviousOutputInEnv).toBe(false);
+            expect(c.inputs.triggers).toHaveLength(1);
+            expect(c.options.replaceOnChanges).toEqual(["triggers[*]"]);
+        }
+        for (const name of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
+            // The delete step names the node, which preview does not know yet.
+            expect(run.named(name).inputs.delete).toEqual(preview ? UNKNOWN : expect.stringContaining("kubeadm reset -f"));
+        }
+    });
+
+    it("sends every secret on stdin as a secret, and none in scripts or user data", () => {
+        // In preview the values are not known yet, so nothing secret can show either.
+        const secretOrUnknown = (c: { inputs: Record<string, unknown>; secretInputs: string[] }) => c.secretInputs.includes("stdin") || (preview && c.inputs.stdin === UNKNOWN);
+        for (const c of run.ofType(COMMAND)) {
+            if (c.inputs.stdin !== undefined) expect([c.name, secretOrUnknown(c)]).toEqual([c.name, true]);
+        }
+        for (const name of ["kubeadm-ha-cp-0-pki", "kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-1-token"]) {
+            expect(secretOrUnknown(run.named(name))).toBe(true);
+        }
+        const exposed = [
+            ...run.ofType(INSTANCE).map((i) => i.inputs.userData),
+            ...run.ofType(COMMAND).flatMap((c) => [c.inputs.create, c.inputs.delete]),
+            ...strings(run.plainOutputs),
+        ].filter((s): s is string => typeof s === "string");
+        expect(exposed.length).toBeGreaterThan(10);
+        for (const text of exposed) {
+            expect(text).not.toMatch(/PRIVATE KEY/);
+            expect(text).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
+        }
+    });
+
+    it("exports the endpoint, nodes and topology in plain, the kubeconfig and SSH key as secrets", () => {
+        expect(run.secretOutputs.sort()).toEqual(["kubeconfig", "sshPrivateKey"]);
+        expect(run.outputs.etcdTopology).toBe("stacked");
+        if (preview) return;
+        expect(run.outputs.apiEndpoint).toBe("https://kubeadm-ha-0123456789abcdef.elb.us-east-1.amazonaws.com:6443");
+        expect(run.outputs.controlPlaneNodes).toEqual([
+            { name: "ip-10-0-0-10.ec2.internal", zone: "us-east-1a", privateIp: "10.0.0.10", publicIp: "203.0.113.10", instanceId: "kubeadm-ha-cp-0-id" },
+            { name: "ip-10-0-16-11.ec2.internal", zone: "us-east-1b", privateIp: "10.0.16.11", publicIp: "203.0.113.11", instanceId: "kubeadm-ha-cp-1-id" },
+            { name: "ip-10-0-32-12.ec2.internal", zone: "us-east-1c", privateIp: "10.0.32.12", publicIp: "203.0.113.12", instanceId: "kubeadm-ha-cp-2-id" },
+        ]);
+    });
+});
+
+describe("the kubeadm configuration sent to the nodes", () => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({ kubernetesVersion: "1.34.2" });
+    });
+
+    it("inits node 0 with the NLB endpoint, its own name and address, and the bootstrap token", () => {
+        const docs = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
+        expect(docs.map((d) => `${d.apiVersion}/${d.kind}`)).toEqual([
+            "kubeadm.k8s.io/v1beta4/InitConfiguration",
+            "kubeadm.k8s.io/v1beta4/ClusterConfiguration",
+            "kubelet.config.k8s.io/v1beta1/KubeletConfiguration",
+        ]);
+        const [init, cluster, kubelet] = docs;
+        expect(init.bootstrapTokens[0].token).toBe(token(run));
+        expect(init.nodeRegistration).toEqual({
+            name: "ip-10-0-0-10.ec2.internal",
+            criSocket: "unix:///var/run/containerd/containerd.sock",
+            kubeletExtraArgs: [{ name: "node-ip", value: "10.0.0.10" }],
+        });
+        expect(init.localAPIEndpoint).toEqual({ advertiseAddress: "10.0.0.10", bindPort: 6443 });
+        expect(cluster).toMatchObject({
+            clusterName: "kubeadm-ha",
+            kubernetesVersion: "v1.34.2",
+            controlPlaneEndpoint: "kubeadm-ha-0123456789abcdef.elb.us-east-1.amazonaws.com:6443",
+            encryptionAlgorithm: "ECDSA-P256",
+            networking: { podSubnet: "192.168.0.0/16", serviceSubnet: "10.96.0.0/12", dnsDomain: "cluster.local" },
+            etcd: { local: { dataDir: "/var/lib/etcd" } },
+        });
+        expect(kubelet.cgroupDriver).toBe("systemd");
+    });
+
+    it("joins the other nodes as control planes by token and CA pin, through the NLB endpoint", () => {
+        const [join] = parseAllDocuments(run.named("kubeadm-ha-cp-2-join").inputs.stdin).map((d) => d.toJS());
+        expect(join.kind).toBe("JoinConfiguration");
+        expect(join.discovery.bootstrapToken).toEqual({
+            token: token(run),
+            apiServerEndpoint: "kubeadm-ha-0123456789abcdef.elb.us-east-1.amazonaws.com:6443",
+            caCertHashes: [expect.stringMatching(/^sha256:[0-9a-f]{64}$/)],
+        });
+        expect(join.controlPlane).toEqual({ localAPIEndpoint: { advertiseAddress: "10.0.32.12", bindPort: 6443 } });
+        expect(join.nodeRegistration.name).toBe("ip-10-0-32-12.ec2.internal");
+        // Earlier members are where the join may go while the NLB has no healthy target yet.
+        expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("API_SERVERS='10.0.0.10 10.0.16.11'");
+    });
+
+    it("places the shared CAs on every node and the etcd CA key only with stacked etcd", () => {
+        const files = (name: string) =>
+            (run.named(name).inputs.stdin as string).trim().split("\n").map((line) => line.split(" ").slice(0, 2).join(" "));
+        expect(files("kubeadm-ha-cp-1-pki")).toEqual([
+            "0644 ca.crt", "0600 ca.key", "0644 front-proxy-ca.crt", "0600 front-proxy-ca.key", "0600 sa.key", "0644 sa.pub",
+            "0644 etcd/ca.crt", "0644 apiserver.crt", "0600 apiserver.key", "0600 etcd/ca.key",
+        ]);
+    });
+});
+
+describe("placement of larger control planes", () => {
+    it("spreads five nodes over three zones 2/2/1", async () => {
+        const run = await runProgram({ controlPlaneCount: "5", availabilityZones: ["us-east-1a", "us-east-1b", "us-east-1c"] });
+        const zoneOf = new Map(run.ofType("aws:ec2/subnet:Subnet").map((s) => [`${s.name}-id`, s.inputs.availabilityZone]));
+        const zones = run.ofType(INSTANCE).map((i) => zoneOf.get(i.inputs.subnetId));
+        expect(zones).toEqual(["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a", "us-east-1b"]);
+        expect(run.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment")).toHaveLength(5);
+        expect(run.waitsFor("kubeadm-ha-cp-4-join", "kubeadm-ha-cp-3-join")).toBe(true);
+    });
+
+    it("follows a Graviton instance type to the arm64 Ubuntu image", async () => {
+        const run = await runProgram({ instanceType: "m7g.large" });
+        const ami = run.invokes.find((i) => i.token === "aws:ec2/getAmi:getAmi")!;
+        expect(ami.inputs.filters).toEqual(expect.arrayContaining([
+            { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"] },
+            { name: "architecture", values: ["arm64"] },
+        ]));
+        expect(ami.inputs.owners).toEqual(["099720109477"]);
+        expect(run.ofType(INSTANCE).map((i) => i.inputs.ami)).toEqual(Array(3).fill("ami-0a1b2c3d4e5f60718"));
+    });
+
+    it("uses an AMI override without looking one up, and honours protect and the health path", async () => {
+        const run = await runProgram({ ami: "ami-0123456789abcdef0", protect: "true", healthCheckPath: "/readyz" });
+        expect(run.invokes.map((i) => i.token)).not.toContain("aws:ec2/getAmi:getAmi");
+        expect(run.ofType(INSTANCE).every((i) => i.inputs.ami === "ami-0123456789abcdef0" && i.options.protect)).toBe(true);
+        expect(run.ofType("aws:lb/targetGroup:TargetGroup")[0].inputs.healthCheck.path).toBe("/readyz");
+    });
+});
+
+describe("determinism", () => {
+    it("declares identical resource inputs when run twice with the same config", async () => {
+        const first = await runProgram({ controlPlaneCount: "3", tags: ["team=platform"] });
+        const second = await runProgram({ controlPlaneCount: "3", tags: ["team=platform"] });
+        const snapshot = (run: ProgramRun) =>
+            Object.fromEntries(run.resources.map((r) => [`${r.type}::${r.name}`, { inputs: r.inputs, dependsOn: [...r.dependsOn].sort() }]));
+        expect(Object.keys(snapshot(first)).length).toBe(first.resources.length);
+        expect(snapshot(second)).toEqual(snapshot(first));
     });
 });
