@@ -4,6 +4,7 @@
  */
 import { parseAllDocuments } from "yaml";
 import { ProgramRun, runProgram, UNKNOWN } from "./harness";
+import { validateDocument } from "./schemas/kubeadm-v1beta4";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const COMMAND = "command:remote:Command";
@@ -172,6 +173,13 @@ describe("the kubeadm configuration sent to the nodes", () => {
     let run: ProgramRun;
     beforeAll(async () => {
         run = await runProgram({ kubernetesVersion: "1.34.2" });
+    });
+
+    it("sends only documents that pass the strict v1beta4 schema", () => {
+        for (const name of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
+            const docs = parseAllDocuments(run.named(name).inputs.stdin).map((d) => d.toJS());
+            expect([name, docs.flatMap(validateDocument)]).toEqual([name, []]);
+        }
     });
 
     it("inits node 0 with the NLB endpoint, its own name and address, and the bootstrap token", () => {
