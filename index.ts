@@ -7,11 +7,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { renderKubeconfig } from "./core/kubeconfig";
-import { MIN_CONTROL_PLANE } from "./core/node-image";
+import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
-import { renderUserData } from "./core/scripts";
+import { renderEtcdUserData, renderUserData } from "./core/scripts";
 import { KubeadmBootstrap } from "./components/bootstrap";
 import { ControlPlane } from "./components/control-plane";
+import { EtcdCluster } from "./components/etcd-cluster";
 import { ApiLoadBalancer } from "./components/load-balancer";
 import { Network } from "./components/network";
 import { resolveNodeImage } from "./components/node-image";
@@ -20,12 +21,14 @@ import { SshKey } from "./components/ssh-key";
 import { beforeAnyResource, loadStackConfig } from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage } = await beforeAnyResource(async () => {
+    const { config, plan, controlPlaneImage, etcdImage } = await beforeAnyResource(async () => {
         const { config } = loadStackConfig();
         const zones = await aws.getAvailabilityZones({ state: "available" });
         const plan = planCluster(config, zones.names);
         const controlPlaneImage = await resolveNodeImage("instanceType", config.instanceType, MIN_CONTROL_PLANE, config.ami);
-        return { config, plan, controlPlaneImage };
+        const etcdImage =
+            config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
+        return { config, plan, controlPlaneImage, etcdImage };
     });
     const name = config.clusterName;
     const tags = { ...config.tags, "kubeadm-ha/cluster": name };
@@ -41,21 +44,41 @@ export = async () => {
     });
     const pki = new ClusterPki(name);
     const ssh = new SshKey(name, { tags });
-    const userData = renderUserData(config.kubernetesVersion);
+    const sshAccess = { user: config.sshUser, privateKey: ssh.privateKeyOpenssh };
+    const launch = {
+        clusterName: name,
+        subnetIdByZone: network.subnetIdByZone,
+        keyName: ssh.keyName,
+        rootVolumeSizeGiB: config.rootVolumeSizeGiB,
+        tags,
+        protect: config.protect,
+    };
+
+    const etcd =
+        etcdImage && network.etcdSecurityGroup
+            ? new EtcdCluster(name, {
+                  clusterName: name,
+                  nodes: plan.etcd,
+                  launch: {
+                      ...launch,
+                      ami: etcdImage.ami,
+                      instanceType: config.etcdInstanceType,
+                      securityGroupIds: [network.etcdSecurityGroup.id],
+                      userData: renderEtcdUserData(),
+                  },
+                  pki,
+                  ssh: sshAccess,
+              })
+            : undefined;
 
     const controlPlane = new ControlPlane(name, {
         nodes: plan.controlPlane,
         launch: {
-            clusterName: name,
+            ...launch,
             ami: controlPlaneImage.ami,
             instanceType: config.instanceType,
-            subnetIdByZone: network.subnetIdByZone,
             securityGroupIds: [network.controlPlaneSecurityGroup.id],
-            keyName: ssh.keyName,
-            userData,
-            rootVolumeSizeGiB: config.rootVolumeSizeGiB,
-            tags,
-            protect: config.protect,
+            userData: renderUserData(config.kubernetesVersion),
         },
     });
 
@@ -81,7 +104,8 @@ export = async () => {
         nodes: controlPlane.nodes,
         order: plan.bootstrap,
         pki,
-        ssh: { user: config.sshUser, privateKey: ssh.privateKeyOpenssh },
+        ssh: sshAccess,
+        externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, healthGate: etcd.healthGate },
     });
 
     const kubeconfig = pulumi
@@ -99,6 +123,14 @@ export = async () => {
             publicIp: instance.publicIp,
             instanceId: instance.id,
         })),
+        etcdMembers: etcd?.members.map(({ plan: member, instance }) => ({
+            name: member.name,
+            zone: member.zone,
+            privateIp: instance.privateIp,
+            publicIp: instance.publicIp,
+            instanceId: instance.id,
+        })) ?? [],
+        etcdEndpoints: etcd?.endpoints ?? [],
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,
     };

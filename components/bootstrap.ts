@@ -2,18 +2,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
-import { ClusterSettings, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
+import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
-import { DNS_DOMAIN } from "../core/kubeadm";
 import { BootstrapStep } from "../core/plan";
 import { renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
-
-export interface SshAccess {
-    user: string;
-    privateKey: pulumi.Output<string>;
-}
+import { pkiFile as file, remoteStep, SshAccess, sshConnection } from "./remote-step";
 
 export interface ExternalEtcdAccess {
     /** https://<member>:2379 client URLs. */
@@ -39,10 +34,6 @@ export interface KubeadmBootstrapArgs {
     externalEtcd?: ExternalEtcdAccess;
 }
 
-/** SSH may not answer for a minute or two after launch; keep dialling instead of failing. */
-const DIAL = { dialErrorLimit: 40, perDialTimeout: 30 };
-const STEP_TIMEOUTS: pulumi.CustomTimeouts = { create: "30m", update: "30m", delete: "15m" };
-
 /**
  * Turns prepared instances into an HA control plane over SSH, with @pulumi/command:
  * wait for preparation ─► place PKI ─► kubeadm init on node 0 ─► (refresh token ─► kubeadm join) per
@@ -65,20 +56,9 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
 
         const nodes = args.nodes.map(({ plan, instance }) => {
             const identity = pulumi.all([instance.privateDns, instance.privateIp]).apply(([nodeName, nodeIp]) => ({ nodeName, nodeIp }));
-            const connection: command.types.input.remote.ConnectionArgs = {
-                host: instance.publicIp,
-                user: args.ssh.user,
-                privateKey: args.ssh.privateKey,
-                ...DIAL,
-            };
+            const connection = sshConnection(instance, args.ssh);
             const step = (suffix: string, stepArgs: Omit<command.remote.CommandArgs, "connection">, dependsOn: pulumi.Resource[], conn = connection) =>
-                new command.remote.Command(`${plan.name}-${suffix}`, {
-                    connection: conn,
-                    // A replaced instance is a new machine: every step on it runs again.
-                    triggers: [instance.id],
-                    addPreviousOutputInEnv: false,
-                    ...stepArgs,
-                }, { parent: this, dependsOn, customTimeouts: STEP_TIMEOUTS });
+                remoteStep(`${plan.name}-${suffix}`, { instance, connection: conn }, stepArgs, { parent: this, dependsOn });
 
             const prepared = step("prepared", { create: renderRemoteCommand("wait-for-prepare") }, [instance]);
             const placed = step("pki", {
@@ -168,8 +148,4 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         ];
         return pulumi.all(files).apply(renderPkiBundle);
     }
-}
-
-function file(path: string, content: pulumi.Output<string>, mode: PkiFile["mode"]): pulumi.Output<PkiFile> {
-    return content.apply((c) => ({ path, mode, content: c }));
 }

@@ -95,6 +95,7 @@ export const ADMIN_CERT_SPEC: CertSpec = leafSpec({
 });
 
 export interface EtcdMemberIdentity {
+    /** The instance's private DNS name, e.g. ip-10-0-0-20.ec2.internal. */
     hostname: string;
     ip: string;
 }
@@ -106,7 +107,8 @@ export interface EtcdMemberIdentity {
 export function etcdMemberCertSpec(kind: "server" | "peer", member: EtcdMemberIdentity): CertSpec {
     return leafSpec({
         commonName: `${member.hostname}-${kind}`,
-        dnsNames: unique([member.hostname, "localhost"]),
+        // The full private DNS name and the short host name the machine calls itself.
+        dnsNames: unique([member.hostname, member.hostname.split(".")[0], "localhost"]),
         ipAddresses: unique([member.ip, "127.0.0.1"]),
         allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
     });
@@ -115,6 +117,14 @@ export function etcdMemberCertSpec(kind: "server" | "peer", member: EtcdMemberId
 /** The API servers' client identity at external etcd (kubeadm's name for it). */
 export const APISERVER_ETCD_CLIENT_SPEC: CertSpec = leafSpec({
     commonName: "kube-apiserver-etcd-client",
+    dnsNames: [],
+    ipAddresses: [],
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+});
+
+/** The etcd members' own client identity, for the health gate and operators' etcdctl. */
+export const ETCD_HEALTHCHECK_CLIENT_SPEC: CertSpec = leafSpec({
+    commonName: "kube-etcd-healthcheck-client",
     dnsNames: [],
     ipAddresses: [],
     allowedUses: ["digital_signature", "key_encipherment", "client_auth"],

@@ -7,10 +7,19 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubernetesVersion } from "./config";
+import { ETCD_RELEASE } from "./etcd";
 
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
 
-export type RemoteStep = "wait-for-prepare" | "place-pki" | "kubeadm-init" | "kubeadm-join" | "refresh-token" | "reset-node";
+export type RemoteStep =
+    | "wait-for-prepare"
+    | "place-pki"
+    | "kubeadm-init"
+    | "kubeadm-join"
+    | "refresh-token"
+    | "reset-node"
+    | "etcd-member"
+    | "etcd-health";
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");
@@ -43,6 +52,20 @@ export function renderUserData(version: KubernetesVersion): string {
         "# kubeadm-ha node preparation. Holds no secret: EC2 user data is readable through the API.\n" +
         assignments({ KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }) +
         body(read("prepare-node.sh"))
+    );
+}
+
+/** EC2 user data of an external etcd member: the pinned, checksum-verified etcd release. */
+export function renderEtcdUserData(): string {
+    return (
+        "#!/usr/bin/env bash\n" +
+        "# kubeadm-ha etcd member preparation. Holds no secret: EC2 user data is readable through the API.\n" +
+        assignments({
+            ETCD_VERSION: ETCD_RELEASE.version,
+            ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64,
+            ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64,
+        }) +
+        body(read("prepare-etcd-node.sh"))
     );
 }
 

@@ -60,5 +60,5 @@ apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
 install -d -m 0755 "$(dirname "$MARKER")"
-kubeadm version -o short > "$MARKER"
-log "node prepared: kubeadm $(cat "$MARKER")"
+echo "kubeadm $(kubeadm version -o short)" > "$MARKER"
+log "node prepared: $(cat "$MARKER")"

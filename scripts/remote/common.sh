@@ -1,8 +1,9 @@
 # Shared by every remote step: paths, logging, local API health, endpoint pinning, redaction.
 # Remote steps run as root through sudo; their stdin carries the secrets, never their arguments.
 umask 077
-PKI_DIR=/etc/kubernetes/pki
-STAGED_PKI_DIR=/etc/kubeadm-ha/pki
+# A step may set these first (external etcd members keep their certificates under /etc/etcd).
+PKI_DIR=${PKI_DIR:-/etc/kubernetes/pki}
+STAGED_PKI_DIR=${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
 LOG_DIR=/var/log/kubeadm-ha
 HOSTS_MARK="# kubeadm-ha bootstrap pin"
 install -d -m 0700 "$LOG_DIR"

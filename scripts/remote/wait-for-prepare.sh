@@ -7,4 +7,4 @@ if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
   tail -n 40 /var/log/cloud-init-output.log >&2 || true
 fi
 [ -f /var/lib/kubeadm-ha/prepared ] || fail "node preparation did not complete; see /var/log/cloud-init-output.log"
-log "node prepared: kubeadm $(cat /var/lib/kubeadm-ha/prepared)"
+log "node prepared: $(cat /var/lib/kubeadm-ha/prepared)"

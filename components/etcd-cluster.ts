@@ -1,0 +1,97 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { clientUrl, EtcdMember, etcdFlags, ETCD_NODE_PATHS, initialCluster, renderEtcdUnit } from "../core/etcd";
+import { APISERVER_ETCD_CLIENT_SPEC, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCertSpec, renderPkiBundle } from "../core/pki";
+import { NodePlan } from "../core/plan";
+import { renderRemoteCommand } from "../core/scripts";
+import { PlannedInstance } from "./control-plane";
+import { launchNode, NodeLaunchArgs } from "./node";
+import { ClusterPki, KeyPairPem } from "./pki";
+import { pkiFile, remoteStep, SshAccess, sshConnection } from "./remote-step";
+
+export interface EtcdClusterArgs {
+    clusterName: string;
+    nodes: NodePlan[];
+    launch: NodeLaunchArgs;
+    pki: ClusterPki;
+    ssh: SshAccess;
+}
+
+const ETCD_PKI = { PKI_DIR: ETCD_NODE_PATHS.pkiDir, STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki" };
+
+/**
+ * External etcd on its own instances, spread over the zones like the control plane: each member gets
+ * a server and a peer certificate from the etcd CA, its systemd unit and a start step; members start
+ * in parallel, and a health gate on the first member passes only when every member answers healthy
+ * over TLS. kubeadm init waits for the gate.
+ */
+export class EtcdCluster extends pulumi.ComponentResource {
+    readonly members: PlannedInstance[];
+    /** https://<member>:2379, in member order. */
+    readonly endpoints: pulumi.Output<string[]>;
+    /** The API servers' client certificate (kubeadm's apiserver-etcd-client). */
+    readonly apiServerClient: KeyPairPem;
+    readonly healthGate: command.remote.Command;
+
+    constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeadm-ha:etcd:EtcdCluster", name, {}, opts);
+        const { pki } = args;
+        const clusterToken = `${args.clusterName}-etcd`;
+
+        this.members = args.nodes.map((plan) => ({ plan, instance: launchNode(plan, args.launch, this) }));
+        const identities: pulumi.Output<EtcdMember & { hostname: string }>[] = this.members.map(({ plan, instance }) =>
+            pulumi.all([instance.privateIp, instance.privateDns]).apply(([ip, hostname]) => ({ name: plan.name, ip, hostname })),
+        );
+        const all = pulumi.all(identities);
+        this.endpoints = all.apply((members) => members.map(clientUrl));
+        this.apiServerClient = pki.issue(`${name}-apiserver-etcd-client`, "etcd", pulumi.output(APISERVER_ETCD_CLIENT_SPEC));
+        const healthcheck = pki.issue(`${name}-etcd-healthcheck-client`, "etcd", pulumi.output(ETCD_HEALTHCHECK_CLIENT_SPEC));
+
+        const started = this.members.map(({ plan, instance }, i) => {
+            const target = { instance, connection: sshConnection(instance, args.ssh) };
+            const identity = identities[i];
+            const server = pki.issue(`${plan.name}-server`, "etcd", identity.apply((m) => etcdMemberCertSpec("server", m)));
+            const peer = pki.issue(`${plan.name}-peer`, "etcd", identity.apply((m) => etcdMemberCertSpec("peer", m)));
+            const bundle = pulumi
+                .all([
+                    pkiFile("ca.crt", pki.cas.etcd.certPem, "0644"),
+                    pkiFile("server.crt", server.certPem, "0644"),
+                    pkiFile("server.key", server.keyPem, "0600"),
+                    pkiFile("peer.crt", peer.certPem, "0644"),
+                    pkiFile("peer.key", peer.keyPem, "0600"),
+                    pkiFile("healthcheck-client.crt", healthcheck.certPem, "0644"),
+                    pkiFile("healthcheck-client.key", healthcheck.keyPem, "0600"),
+                ])
+                .apply(renderPkiBundle);
+
+            const prepared = remoteStep(`${plan.name}-prepared`, target, { create: renderRemoteCommand("wait-for-prepare") }, { parent: this, dependsOn: [instance] });
+            const placed = remoteStep(`${plan.name}-pki`, target, {
+                create: renderRemoteCommand("place-pki", ETCD_PKI),
+                stdin: pulumi.secret(bundle),
+            }, { parent: this, dependsOn: [prepared] });
+            const params = pulumi.all([identity, all]).apply(([me, members]) => ({
+                ...ETCD_PKI,
+                MEMBER_NAME: me.name,
+                MEMBER_IP: me.ip,
+                INITIAL_CLUSTER: initialCluster(members),
+                PEER_IPS: members.filter((m) => m.name !== me.name).map((m) => m.ip).join(" "),
+                ETCD_UNIT: renderEtcdUnit(etcdFlags(me, clusterToken)),
+            }));
+            return {
+                target,
+                step: remoteStep(`${plan.name}-start`, target, { create: params.apply((p) => renderRemoteCommand("etcd-member", p)) }, { parent: this, dependsOn: [placed] }),
+            };
+        });
+
+        const first = started[0];
+        this.healthGate = remoteStep(`${name}-etcd-healthy`, first.target, {
+            // Runs again whenever any member is replaced.
+            triggers: this.members.map((m) => m.instance.id),
+            create: identities[0].apply((m) =>
+                renderRemoteCommand("etcd-health", { ...ETCD_PKI, MEMBER_IP: m.ip, EXPECTED_MEMBERS: String(this.members.length) }),
+            ),
+        }, { parent: this, dependsOn: started.map((s) => s.step) });
+
+        this.registerOutputs({ endpoints: this.endpoints });
+    }
+}
