@@ -1,15 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { ADMIN_CERT_SPEC, CA_SPECS, CaName, CertSpec, KEY_ALGORITHM } from "../core/pki";
+import { ADMIN_CERT_SPEC, CA_SPECS, CaName, CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs } from "../core/pki";
 
 /** A key and its certificate, PEM-encoded; the key is a secret Output. */
 export interface KeyPairPem {
     keyPem: pulumi.Output<string>;
     certPem: pulumi.Output<string>;
-}
-
-function subject(spec: CertSpec): tls.types.input.SelfSignedCertSubject {
-    return spec.organization ? { commonName: spec.commonName, organization: spec.organization } : { commonName: spec.commonName };
 }
 
 function privateKey(name: string, parent: pulumi.Resource): tls.PrivateKey {
@@ -34,12 +30,14 @@ export class ClusterPki extends pulumi.ComponentResource {
         const ca = (caName: CaName, resourceName: string): KeyPairPem => {
             const spec = CA_SPECS[caName];
             const key = privateKey(resourceName, this);
+            const { subject } = certRequestInputs(spec);
+            const { isCaCertificate, validityPeriodHours, allowedUses } = signingInputs(spec);
             const cert = new tls.SelfSignedCert(resourceName, {
                 privateKeyPem: key.privateKeyPem,
-                subject: subject(spec),
-                isCaCertificate: true,
-                validityPeriodHours: spec.validityHours,
-                allowedUses: spec.allowedUses,
+                subject,
+                isCaCertificate,
+                validityPeriodHours,
+                allowedUses,
             }, { parent: key });
             return { keyPem: key.privateKeyPem, certPem: cert.certPem };
         };
@@ -63,19 +61,22 @@ export class ClusterPki extends pulumi.ComponentResource {
     issue(name: string, caName: CaName, spec: pulumi.Output<CertSpec>, parent: pulumi.Resource = this): KeyPairPem {
         const ca = this.cas[caName];
         const key = privateKey(name, parent);
+        const requested = spec.apply(certRequestInputs);
+        const signing = spec.apply(signingInputs);
         const request = new tls.CertRequest(name, {
             privateKeyPem: key.privateKeyPem,
-            subject: spec.apply(subject),
-            dnsNames: spec.apply((s) => s.dnsNames),
-            ipAddresses: spec.apply((s) => s.ipAddresses),
+            subject: requested.subject,
+            dnsNames: requested.dnsNames,
+            ipAddresses: requested.ipAddresses,
         }, { parent: key });
         const cert = new tls.LocallySignedCert(name, {
             certRequestPem: request.certRequestPem,
             caPrivateKeyPem: ca.keyPem,
             caCertPem: ca.certPem,
-            validityPeriodHours: spec.apply((s) => s.validityHours),
-            earlyRenewalHours: spec.apply((s) => s.earlyRenewalHours ?? 0),
-            allowedUses: spec.apply((s) => s.allowedUses),
+            isCaCertificate: signing.isCaCertificate,
+            validityPeriodHours: signing.validityPeriodHours,
+            earlyRenewalHours: signing.earlyRenewalHours,
+            allowedUses: signing.allowedUses,
         }, { parent: key });
         return { keyPem: key.privateKeyPem, certPem: cert.certPem };
     }

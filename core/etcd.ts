@@ -50,7 +50,7 @@ export function etcdFlags(member: EtcdMember, clusterToken: string, paths: EtcdP
     return [
         `--name=${member.name}`,
         `--data-dir=${paths.dataDir}`,
-        `--listen-client-urls=${clientUrl(member)},https://127.0.0.1:${PORTS.etcdClient}`,
+        `--listen-client-urls=${clientUrl(member)}`,
         `--advertise-client-urls=${clientUrl(member)}`,
         `--listen-peer-urls=${peerUrl(member)}`,
         `--initial-advertise-peer-urls=${peerUrl(member)}`,

@@ -134,6 +134,25 @@ function unique(values: string[]): string[] {
     return [...new Set(values)];
 }
 
+/** What @pulumi/tls's CertRequest is given for a spec (subject and SANs travel in the request). */
+export function certRequestInputs(spec: CertSpec) {
+    return {
+        subject: spec.organization ? { commonName: spec.commonName, organization: spec.organization } : { commonName: spec.commonName },
+        dnsNames: spec.dnsNames,
+        ipAddresses: spec.ipAddresses,
+    };
+}
+
+/** What @pulumi/tls's LocallySignedCert (or SelfSignedCert, for a CA) is given for a spec. */
+export function signingInputs(spec: CertSpec) {
+    return {
+        isCaCertificate: spec.isCa,
+        validityPeriodHours: spec.validityHours,
+        earlyRenewalHours: spec.earlyRenewalHours ?? 0,
+        allowedUses: spec.allowedUses,
+    };
+}
+
 export interface PkiFile {
     /** Relative to kubeadm's certificate directory, e.g. "etcd/ca.crt". */
     path: string;

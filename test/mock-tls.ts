@@ -6,6 +6,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createPrivateKey, generateKeyPairSync, KeyObject, webcrypto } from "node:crypto";
+import { CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs } from "../core/pki";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -177,4 +178,26 @@ export async function locallySignedCertOutputs(inputs: {
         ],
     });
     return { certPem: cert.toString("pem") + "\n" };
+}
+
+export interface IssuedPem {
+    certPem: string;
+    keyPem: string;
+}
+
+/**
+ * Issues a certificate from one of the program's CertSpecs, through exactly the inputs the ClusterPki
+ * component hands @pulumi/tls (core/pki.ts certRequestInputs and signingInputs). Self-signed without
+ * `ca`.
+ */
+export async function issueFromSpec(spec: CertSpec, ca?: IssuedPem): Promise<IssuedPem> {
+    const keyPem = privateKeyOutputs(KEY_ALGORITHM).privateKeyPem;
+    const request = certRequestInputs(spec);
+    const signing = signingInputs(spec);
+    if (!ca) {
+        return { keyPem, certPem: (await selfSignedCertOutputs({ privateKeyPem: keyPem, ...request, ...signing })).certPem };
+    }
+    const { certRequestPem } = await certRequestOutputs({ privateKeyPem: keyPem, ...request });
+    const { certPem } = await locallySignedCertOutputs({ certRequestPem, caPrivateKeyPem: ca.keyPem, caCertPem: ca.certPem, ...signing });
+    return { keyPem, certPem };
 }

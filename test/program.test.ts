@@ -271,3 +271,99 @@ describe("determinism", () => {
         expect(snapshot(second)).toEqual(snapshot(first));
     });
 });
+
+describe.each([
+    ["update", false],
+    ["preview", true],
+])("the external-etcd program (%s)", (_mode, preview) => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({ etcdTopology: "external", sshAllowedCidrs: ["198.51.100.0/24"] }, { preview });
+    });
+
+    const etcdNodes = () => run.ofType(INSTANCE).filter((i) => i.name.includes("-etcd-"));
+
+    it("adds three etcd members on their own instances, one per zone, hardened like the control plane", () => {
+        expect(etcdNodes().map((i) => i.name)).toEqual(["kubeadm-ha-etcd-0", "kubeadm-ha-etcd-1", "kubeadm-ha-etcd-2"]);
+        const zoneOf = new Map(run.ofType("aws:ec2/subnet:Subnet").map((s) => [`${s.name}-id`, s.inputs.availabilityZone]));
+        if (!preview) expect(etcdNodes().map((i) => zoneOf.get(i.inputs.subnetId))).toEqual(["us-east-1a", "us-east-1b", "us-east-1c"]);
+        for (const node of etcdNodes()) {
+            expect(node.inputs.instanceType).toBe("t3.small");
+            expect(node.inputs.metadataOptions.httpTokens).toBe("required");
+            expect(node.inputs.rootBlockDevice.encrypted).toBe(true);
+            expect(node.inputs.userData).toContain("ETCD_VERSION='3.5.25'");
+            expect(node.inputs.userData).toContain("sha256sum --check");
+        }
+    });
+
+    it("keeps etcd ports between etcd and the API servers, and nothing open to the world", () => {
+        const rules = run.ofType(INGRESS).map((r) => ({
+            group: r.options.parent,
+            ports: `${r.inputs.fromPort}-${r.inputs.toPort}`,
+            from: r.inputs.cidrIpv4 ?? `sg:${r.dependsOn.find((d) => d !== r.options.parent) ?? r.options.parent}`,
+        }));
+        const etcdRules = rules.filter((r) => r.group === "kubeadm-ha-etcd");
+        expect(etcdRules).toHaveLength(4);
+        expect(etcdRules).toEqual(expect.arrayContaining([
+            { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-control-plane" },
+            { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-etcd" },
+            { group: "kubeadm-ha-etcd", ports: "2380-2380", from: "sg:kubeadm-ha-etcd" },
+            { group: "kubeadm-ha-etcd", ports: "22-22", from: "198.51.100.0/24" },
+        ]));
+        // The control-plane nodes run no etcd member in this topology.
+        expect(rules.filter((r) => r.group === "kubeadm-ha-control-plane" && r.ports === "2379-2380")).toEqual([]);
+        expect(rules.filter((r) => r.group !== "kubeadm-ha-api-lb" && r.from === "0.0.0.0/0")).toEqual([
+            { group: "kubeadm-ha-control-plane", ports: "6443-6443", from: "0.0.0.0/0" },
+        ]);
+    });
+
+    it("starts members in parallel and holds kubeadm init until the etcd health gate passes", () => {
+        expect(run.waitsFor("kubeadm-ha-etcd-1-start", "kubeadm-ha-etcd-0-start")).toBe(false);
+        for (const i of [0, 1, 2]) expect(run.waitsFor("kubeadm-ha-etcd-healthy", `kubeadm-ha-etcd-${i}-start`)).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-0-init", "kubeadm-ha-etcd-healthy")).toBe(true);
+    });
+
+    it("joins control-plane nodes in parallel: they change no etcd membership", () => {
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(false);
+    });
+
+    it("points kubeadm at every member and gives API servers only a client certificate", () => {
+        if (preview) return expect(run.named("kubeadm-ha-cp-0-init").inputs.stdin).toBe(UNKNOWN);
+        const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
+        expect(cluster.etcd.external.endpoints).toEqual(["https://10.0.0.10:2379", "https://10.0.16.11:2379", "https://10.0.32.12:2379"]);
+        expect(run.outputs.etcdEndpoints).toEqual(cluster.etcd.external.endpoints);
+        const files = (run.named("kubeadm-ha-cp-1-pki").inputs.stdin as string).trim().split("\n").map((l) => l.split(" ")[1]);
+        expect(files).toEqual(expect.arrayContaining(["etcd/ca.crt", "apiserver-etcd-client.crt", "apiserver-etcd-client.key"]));
+        expect(files).not.toContain("etcd/ca.key");
+        const memberFiles = (run.named("kubeadm-ha-etcd-0-pki").inputs.stdin as string).trim().split("\n").map((l) => l.split(" ").slice(0, 2).join(" "));
+        expect(memberFiles).toEqual(["0644 ca.crt", "0644 server.crt", "0600 server.key", "0644 peer.crt", "0600 peer.key", "0644 healthcheck-client.crt", "0600 healthcheck-client.key"]);
+    });
+
+    it("renders each member's unit from its own flags and the planned initial cluster", () => {
+        if (preview) return;
+        const create = run.named("kubeadm-ha-etcd-1-start").inputs.create as string;
+        expect(create).toContain("MEMBER_NAME='kubeadm-ha-etcd-1'");
+        expect(create).toContain(
+            "INITIAL_CLUSTER='kubeadm-ha-etcd-0=https://10.0.0.10:2380,kubeadm-ha-etcd-1=https://10.0.16.11:2380,kubeadm-ha-etcd-2=https://10.0.32.12:2380'",
+        );
+        expect(create).toContain("--peer-client-cert-auth=true");
+        expect(create).toContain("--listen-client-urls=https://10.0.16.11:2379");
+        expect(run.outputs.etcdTopology).toBe("external");
+    });
+});
+
+describe("switching the etcd topology", () => {
+    it("adds or removes exactly the etcd tier", async () => {
+        const stacked = await runProgram({});
+        const external = await runProgram({ etcdTopology: "external" });
+        const names = (run: ProgramRun) => new Set(run.resources.map((r) => `${r.type}::${r.name}`));
+        const added = [...names(external)].filter((n) => !names(stacked).has(n));
+        const removed = [...names(stacked)].filter((n) => !names(external).has(n));
+        expect(added.filter((n) => n.startsWith(INSTANCE))).toEqual([`${INSTANCE}::kubeadm-ha-etcd-0`, `${INSTANCE}::kubeadm-ha-etcd-1`, `${INSTANCE}::kubeadm-ha-etcd-2`]);
+        expect(added).toContain("kubeadm-ha:etcd:EtcdCluster::kubeadm-ha");
+        expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-healthy`);
+        // Stacked etcd's intra-control-plane etcd rule goes; no control-plane node is renamed.
+        expect(removed).toEqual(["aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::kubeadm-ha-control-plane-etcd"]);
+    });
+});
