@@ -58,10 +58,14 @@ describe("stack configuration", () => {
         }
     });
 
-    it("parses the example stack without a problem", () => {
-        const stack = parse(readFileSync(join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
+    it.each([
+        ["Pulumi.dev.yaml", "stacked"],
+        ["Pulumi.external.yaml", "external"],
+    ])("parses the example stack %s (%s etcd) without a problem", (file, topology) => {
+        const stack = parse(readFileSync(join(__dirname, "..", file), "utf8")).config as Record<string, unknown>;
         const own = Object.fromEntries(Object.entries(stack).filter(([k]) => k.startsWith("kubeadm-ha:")).map(([k, v]) => [k.slice("kubeadm-ha:".length), typeof v === "string" ? v : JSON.stringify(v)]));
-        expect(parseWith(own).config.tags).toEqual({ environment: "dev" });
+        const { config } = parseWith(own);
+        expect([config.etcdTopology, config.tags]).toEqual([topology, { environment: "dev" }]);
     });
 
     it("reads pinned releases, tags and overrides", () => {
