@@ -69,6 +69,24 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         });
 
         const done: command.remote.Command[] = [];
+        // The token is recreated on the first node right before joins, so a join works however long
+        // after init it runs (a replacement, a scale-up). Joins that wait for the same step share one
+        // refresh: parallel refreshes of one token would race.
+        const refreshes = new Map<number, command.remote.Command>();
+        const refreshTokenBefore = (after: number): command.remote.Command => {
+            if (!refreshes.has(after)) {
+                const joiners = args.order.filter((s) => s.action === "join" && s.after === after).map((s) => nodes[s.node]);
+                const first = nodes[0];
+                const name = joiners.length === 1 ? `${joiners[0].plan.name}-token` : `${nodes[after].plan.name}-join-token`;
+                refreshes.set(after, remoteStep(name, { instance: first.instance, connection: first.connection }, {
+                    create: renderRemoteCommand("refresh-token"),
+                    stdin: token,
+                    // Runs again whenever one of the nodes it prepares for is replaced.
+                    triggers: joiners.map((j) => j.instance.id),
+                }, { parent: this, dependsOn: [done[after], done[0]] }));
+            }
+            return refreshes.get(after)!;
+        };
         for (const { node: index, action, after } of args.order) {
             const node = nodes[index];
             const params = pulumi.all([node.identity, args.endpointHost]).apply(([id, endpointHost]) => ({
@@ -85,13 +103,7 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                 }, [node.placed, ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])]);
                 continue;
             }
-            const first = nodes[0];
-            // The token is recreated on the first node right before this join, so the join works
-            // however long after init it runs.
-            const refreshed = node.step("token", {
-                create: renderRemoteCommand("refresh-token"),
-                stdin: token,
-            }, [done[after!], done[0]], first.connection);
+            const refreshed = refreshTokenBefore(after!);
             // Earlier nodes are already members; the join goes through the first whose API answers.
             const apiServers = pulumi.all(nodes.slice(0, index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
             const config = pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h)));

@@ -24,6 +24,8 @@ export function launchNode(plan: NodePlan, args: NodeLaunchArgs, parent: pulumi.
     return new aws.ec2.Instance(plan.name, {
         ami: args.ami,
         instanceType: args.instanceType,
+        // Stated as well as implied by the subnet, so `pulumi preview` (and policies) know the zone.
+        availabilityZone: plan.zone,
         subnetId: args.subnetIdByZone[plan.zone],
         vpcSecurityGroupIds: args.securityGroupIds,
         keyName: args.keyName,

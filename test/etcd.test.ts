@@ -9,7 +9,7 @@ import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_SPECS, APISERVER_ETCD_CLIENT_SPEC, ADMIN_CERT_SPEC, etcdMemberCertSpec, CertSpec } from "../core/pki";
 import { clientUrl, etcdFlags, EtcdMember, initialCluster } from "../core/etcd";
-import { issueFromSpec, IssuedPem } from "./mock-tls";
+import { issueFromSpec, IssuedPem } from "../tools/offline/tls";
 import { requireTool, tempDir } from "./tools";
 
 jest.setTimeout(120_000);

@@ -326,12 +326,16 @@ describe.each([
     it("joins control-plane nodes in parallel: they change no etcd membership", () => {
         expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
         expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(false);
+        // One token refresh serves both joins; two in parallel would race on the same token.
+        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-join-token")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-join-token")).toBe(true);
+        expect(run.named("kubeadm-ha-cp-0-join-token").inputs.triggers).toHaveLength(2);
     });
 
     it("points kubeadm at every member and gives API servers only a client certificate", () => {
         if (preview) return expect(run.named("kubeadm-ha-cp-0-init").inputs.stdin).toBe(UNKNOWN);
         const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
-        expect(cluster.etcd.external.endpoints).toEqual(["https://10.0.0.10:2379", "https://10.0.16.11:2379", "https://10.0.32.12:2379"]);
+        expect(cluster.etcd.external.endpoints).toEqual(["https://10.0.0.110:2379", "https://10.0.16.111:2379", "https://10.0.32.112:2379"]);
         expect(run.outputs.etcdEndpoints).toEqual(cluster.etcd.external.endpoints);
         const files = (run.named("kubeadm-ha-cp-1-pki").inputs.stdin as string).trim().split("\n").map((l) => l.split(" ")[1]);
         expect(files).toEqual(expect.arrayContaining(["etcd/ca.crt", "apiserver-etcd-client.crt", "apiserver-etcd-client.key"]));
@@ -345,10 +349,10 @@ describe.each([
         const create = run.named("kubeadm-ha-etcd-1-start").inputs.create as string;
         expect(create).toContain("MEMBER_NAME='kubeadm-ha-etcd-1'");
         expect(create).toContain(
-            "INITIAL_CLUSTER='kubeadm-ha-etcd-0=https://10.0.0.10:2380,kubeadm-ha-etcd-1=https://10.0.16.11:2380,kubeadm-ha-etcd-2=https://10.0.32.12:2380'",
+            "INITIAL_CLUSTER='kubeadm-ha-etcd-0=https://10.0.0.110:2380,kubeadm-ha-etcd-1=https://10.0.16.111:2380,kubeadm-ha-etcd-2=https://10.0.32.112:2380'",
         );
         expect(create).toContain("--peer-client-cert-auth=true");
-        expect(create).toContain("--listen-client-urls=https://10.0.16.11:2379");
+        expect(create).toContain("--listen-client-urls=https://10.0.16.111:2379");
         expect(run.outputs.etcdTopology).toBe("external");
     });
 });
@@ -363,7 +367,13 @@ describe("switching the etcd topology", () => {
         expect(added.filter((n) => n.startsWith(INSTANCE))).toEqual([`${INSTANCE}::kubeadm-ha-etcd-0`, `${INSTANCE}::kubeadm-ha-etcd-1`, `${INSTANCE}::kubeadm-ha-etcd-2`]);
         expect(added).toContain("kubeadm-ha:etcd:EtcdCluster::kubeadm-ha");
         expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-healthy`);
-        // Stacked etcd's intra-control-plane etcd rule goes; no control-plane node is renamed.
-        expect(removed).toEqual(["aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::kubeadm-ha-control-plane-etcd"]);
+        // Stacked etcd's intra-control-plane etcd rule goes, and the per-join token refreshes become
+        // one shared refresh for the parallel joins; no control-plane node is renamed.
+        expect(removed.sort()).toEqual([
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::kubeadm-ha-control-plane-etcd",
+            `${COMMAND}::kubeadm-ha-cp-1-token`,
+            `${COMMAND}::kubeadm-ha-cp-2-token`,
+        ]);
+        expect(added).toContain(`${COMMAND}::kubeadm-ha-cp-0-join-token`);
     });
 });

@@ -6,7 +6,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createPrivateKey, generateKeyPairSync, KeyObject, webcrypto } from "node:crypto";
-import { CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs } from "../core/pki";
+import { CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs } from "../../core/pki";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

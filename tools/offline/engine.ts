@@ -1,0 +1,312 @@
+/**
+ * Runs the Pulumi program offline, under Pulumi's mocks (no engine, no AWS, no provider plugins), and
+ * records every resource it declares. The tests, the offline renderer and the benchmark all run the
+ * program through this one engine, so what they check is what `pulumi up` would declare. Provider behaviour is imitated where the program depends on it: AWS computes
+ * ids, addresses and DNS names; @pulumi/tls issues real certificates (mock-tls.ts). Outputs are
+ * remembered per resource across runs, as a stack's state would, so two runs of the same config can be
+ * compared for determinism.
+ */
+import { createHash } from "node:crypto";
+import type * as pulumiType from "@pulumi/pulumi";
+import { certRequestOutputs, locallySignedCertOutputs, privateKeyOutputs, selfSignedCertOutputs } from "./tls";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    /** Inputs with secrets unwrapped; `secretInputs` names the top-level ones that were secret. */
+    inputs: Record<string, any>;
+    secretInputs: string[];
+    /** Outputs the mock computed (empty in preview, where they are unknown). */
+    state: Record<string, any>;
+    /** Names of the resources this one waits for (input dependencies and dependsOn). */
+    dependsOn: string[];
+    /** Resource options as the engine receives them. */
+    options: { parent: string; protect: boolean; ignoreChanges: string[]; replaceOnChanges: string[] };
+}
+
+export interface InvokeRecord {
+    token: string;
+    inputs: Record<string, any>;
+}
+
+export interface ProgramRun {
+    resources: RecordedResource[];
+    invokes: InvokeRecord[];
+    /** Stack outputs with secrets unwrapped; `secretOutputs` names the ones that were secret. */
+    outputs: Record<string, any>;
+    secretOutputs: string[];
+    /** Stack outputs as they appear when printed without --show-secrets. */
+    plainOutputs: Record<string, any>;
+    ofType(type: string): RecordedResource[];
+    named(name: string): RecordedResource;
+    /** Whether `name` waits, directly or through others, for `other`. */
+    waitsFor(name: string, other: string): boolean;
+}
+
+/** The name part of a URN (urn:pulumi:stack::project::type$type::name). */
+function nameOfUrn(urn: string): string {
+    return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+export interface RunOptions {
+    preview?: boolean;
+    /** Zones the mocked region offers. */
+    regionZones?: string[];
+    /**
+     * Loads modules in a fresh registry, so each run has its own Pulumi runtime (tests pass
+     * jest.isolateModules; a one-shot tool can load directly).
+     */
+    isolate?: (load: () => void) => void;
+}
+
+export const REGION_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"];
+
+/** Zones a mocked region offers: <region>a to <region>d. */
+export function zonesOf(region: string): string[] {
+    return ["a", "b", "c", "d"].map((letter) => `${region}${letter}`);
+}
+
+/** EC2 instance types the mocked region knows. */
+const INSTANCE_TYPES: Record<string, { supportedArchitectures: string[]; defaultVcpus: number; memorySize: number }> = {
+    "t3.small": { supportedArchitectures: ["x86_64"], defaultVcpus: 2, memorySize: 2048 },
+    "t3.medium": { supportedArchitectures: ["x86_64"], defaultVcpus: 2, memorySize: 4096 },
+    "t3.micro": { supportedArchitectures: ["x86_64"], defaultVcpus: 2, memorySize: 1024 },
+    "m7g.large": { supportedArchitectures: ["arm64"], defaultVcpus: 2, memorySize: 8192 },
+    "t4g.small": { supportedArchitectures: ["arm64"], defaultVcpus: 2, memorySize: 2048 },
+};
+
+/** Computed outputs remembered per resource, like a stack's state between two `pulumi up`s. */
+const state = new Map<string, Record<string, any>>();
+
+function stableHash(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
+}
+
+/** 10.0.16.0/20 + node index → 10.0.16.10 + index: a stable private address per instance. */
+function instanceAddress(subnetCidr: string, name: string): string {
+    const [base] = subnetCidr.split("/");
+    const octets = base.split(".").map(Number);
+    return `${octets[0]}.${octets[1]}.${octets[2]}.${hostNumber(name)}`;
+}
+
+/** Host part of a node's example addresses: 10 + index for control-plane nodes, 110 + index for etcd. */
+function hostNumber(name: string): number {
+    return 10 + Number(/-(\d+)$/.exec(name)?.[1] ?? 0) + (name.includes("-etcd-") ? 100 : 0);
+}
+
+async function computeOutputs(type: string, name: string, inputs: Record<string, any>, subnets: Map<string, string>): Promise<Record<string, any>> {
+    switch (type) {
+        case "tls:index/privateKey:PrivateKey":
+            return privateKeyOutputs(inputs as any);
+        case "tls:index/selfSignedCert:SelfSignedCert":
+            return selfSignedCertOutputs(inputs as any);
+        case "tls:index/certRequest:CertRequest":
+            return certRequestOutputs(inputs as any);
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return locallySignedCertOutputs(inputs as any);
+        case "random:index/randomString:RandomString": {
+            const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+            const digest = stableHash(name);
+            const result = Array.from({ length: inputs.length }, (_, i) => alphabet[parseInt(digest.slice(i * 2, i * 2 + 2), 16) % alphabet.length]).join("");
+            return { result };
+        }
+        case "aws:ec2/instance:Instance": {
+            const privateIp = instanceAddress(subnets.get(inputs.subnetId) ?? "10.0.0.0/20", name);
+            return {
+                privateIp,
+                privateDns: `ip-${privateIp.replace(/\./g, "-")}.ec2.internal`,
+                // TEST-NET-3: documentation addresses, never contacted.
+                publicIp: `203.0.113.${hostNumber(name)}`,
+                arn: `arn:aws:ec2:us-east-1:123456789012:instance/${name}`,
+            };
+        }
+        case "aws:lb/loadBalancer:LoadBalancer":
+            return { dnsName: `${name}-0123456789abcdef.elb.us-east-1.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/${name}` };
+        case "aws:ec2/keyPair:KeyPair":
+            return { keyName: `${name}-key` };
+        case "command:remote:Command":
+            return { stdout: "", stderr: "" };
+        default:
+            return { arn: `arn:aws:mock:::${name}` };
+    }
+}
+
+/** The marker the Pulumi runtime puts on a serialised secret. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+function isSecretValue(v: any): boolean {
+    return v !== null && typeof v === "object" && v[SECRET_SIG] === SECRET_VALUE;
+}
+
+function unwrapSecrets(v: any): any {
+    if (v !== null && typeof v === "object" && v.__pulumiUnknown === true) return UNKNOWN;
+    if (isSecretValue(v)) return unwrapSecrets(v.value);
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
+/** Stands for a value `pulumi preview` cannot know yet. */
+export const UNKNOWN = "<unknown in preview>";
+
+/** Recursively unwraps resolved Outputs; reports which top-level keys were secret. */
+async function resolve(value: any, pulumi: typeof pulumiType): Promise<{ value: any; secret: boolean }> {
+    if (pulumi.Output.isInstance(value)) {
+        const inner = await new Promise<{ value: any; secret: boolean }>((done) => {
+            const out = value as pulumiType.Output<any>;
+            const internal = out as any;
+            Promise.all([internal.isKnown, internal.isSecret]).then(([known, secret]: boolean[]) => {
+                if (!known) done({ value: UNKNOWN, secret });
+                else out.apply((v) => done({ value: v, secret }));
+            });
+        });
+        const nested = await resolve(inner.value, pulumi);
+        return { value: nested.value, secret: inner.secret || nested.secret };
+    }
+    if (Array.isArray(value)) {
+        const items = await Promise.all(value.map((v) => resolve(v, pulumi)));
+        return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+    }
+    if (value && typeof value === "object") {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v, pulumi)] as const));
+        return { value: Object.fromEntries(entries.map(([k, r]) => [k, r.value])), secret: entries.some(([, r]) => r.secret) };
+    }
+    return { value, secret: false };
+}
+
+/** Waits until no mocked registration is in flight for a few turns of the event loop. */
+async function settle(inFlight: () => number, count: () => number): Promise<void> {
+    let quiet = 0;
+    let last = -1;
+    while (quiet < 5) {
+        await new Promise((r) => setTimeout(r, 5));
+        if (inFlight() === 0 && count() === last) quiet++;
+        else quiet = 0;
+        last = count();
+    }
+}
+
+/**
+ * Runs index.ts with `config` (keys without the project prefix; lists as arrays) in a fresh module
+ * registry, so each run has its own Pulumi runtime, and returns what it declared.
+ */
+export async function runProgram(config: Record<string, unknown>, options: RunOptions = {}): Promise<ProgramRun> {
+    const preview = options.preview ?? false;
+    const resources: RecordedResource[] = [];
+    const invokes: InvokeRecord[] = [];
+    const subnets = new Map<string, string>();
+    const requests = new Map<string, RecordedResource["options"] & { dependsOn: string[] }>();
+    let inFlight = 0;
+
+    let pulumi!: typeof pulumiType;
+    let program!: () => Promise<Record<string, unknown>>;
+    const isolate = options.isolate ?? ((load: () => void) => load());
+    isolate(() => {
+        pulumi = require("@pulumi/pulumi");
+        pulumi.runtime.setMocks(
+            {
+                newResource: async (args) => {
+                    inFlight++;
+                    try {
+                        const id = `${args.name}-id`;
+                        const secretInputs = Object.keys(args.inputs).filter((k) => isSecretValue(args.inputs[k]));
+                        const inputs = unwrapSecrets(args.inputs);
+                        if (args.type === "aws:ec2/subnet:Subnet") subnets.set(id, inputs.cidrBlock);
+                        const key = `${args.type}::${args.name}::${stableHash(JSON.stringify(inputs))}`;
+                        let computed: Record<string, any> = {};
+                        if (!preview) {
+                            if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets));
+                            computed = state.get(key)!;
+                        }
+                        const request = requests.get(`${args.type}::${args.name}`)!;
+                        const { dependsOn, ...requestOptions } = request;
+                        resources.push({ type: args.type, name: args.name, inputs, secretInputs, state: computed, dependsOn, options: requestOptions });
+                        return { id: preview ? undefined : id, state: { ...args.inputs, ...computed } };
+                    } finally {
+                        inFlight--;
+                    }
+                },
+                call: (args) => {
+                    invokes.push({ token: args.token, inputs: args.inputs });
+                    switch (args.token) {
+                        case "aws:index/getAvailabilityZones:getAvailabilityZones":
+                            return { names: options.regionZones ?? REGION_ZONES };
+                        case "aws:ec2/getInstanceType:getInstanceType": {
+                            const facts = INSTANCE_TYPES[args.inputs.instanceType];
+                            if (!facts) throw new Error(`InvalidInstanceType: ${args.inputs.instanceType}`);
+                            return { instanceType: args.inputs.instanceType, ...facts };
+                        }
+                        case "aws:ec2/getAmi:getAmi": {
+                            const arch = args.inputs.filters.find((f: any) => f.name === "architecture").values[0];
+                            return { id: arch === "arm64" ? "ami-0a1b2c3d4e5f60718" : "ami-0f1e2d3c4b5a69788", architecture: arch };
+                        }
+                        default:
+                            throw new Error(`unmocked invoke ${args.token}`);
+                    }
+                },
+            },
+            "kubeadm-ha",
+            "test",
+            preview,
+        );
+        // The mocks see only type, name and inputs; record the request's dependencies and options too.
+        const monitor = pulumi.runtime.getMonitor() as any;
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => {
+            requests.set(`${req.getType()}::${req.getName()}`, {
+                dependsOn: req.getDependenciesList().map(nameOfUrn),
+                parent: nameOfUrn(req.getParent()),
+                protect: req.getProtect(),
+                ignoreChanges: req.getIgnorechangesList(),
+                replaceOnChanges: req.getReplaceonchangesList(),
+            });
+            return register(req, callback);
+        };
+        pulumi.runtime.setAllConfig(
+            Object.fromEntries(Object.entries(config).map(([k, v]) => [`kubeadm-ha:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
+        );
+        program = require("../../index");
+    });
+
+    const exported = await program();
+    const outputs: Record<string, any> = {};
+    const plainOutputs: Record<string, any> = {};
+    const secretOutputs: string[] = [];
+    for (const [k, v] of Object.entries(exported)) {
+        const { value, secret } = await resolve(v, pulumi);
+        outputs[k] = value;
+        plainOutputs[k] = secret ? "[secret]" : value;
+        if (secret) secretOutputs.push(k);
+    }
+    await settle(() => inFlight, () => resources.length);
+
+    return {
+        resources,
+        invokes,
+        outputs,
+        secretOutputs,
+        plainOutputs,
+        ofType: (type) => resources.filter((r) => r.type === type),
+        waitsFor: (name, other) => {
+            const seen = new Set<string>();
+            const stack = [name];
+            while (stack.length > 0) {
+                const next = stack.pop();
+                for (const dep of resources.filter((r) => r.name === next).flatMap((r) => r.dependsOn)) {
+                    if (dep === other) return true;
+                    if (!seen.has(dep)) {
+                        seen.add(dep);
+                        stack.push(dep);
+                    }
+                }
+            }
+            return false;
+        },
+        named: (name) => {
+            const found = resources.find((r) => r.name === name);
+            if (!found) throw new Error(`no resource named ${name}; have ${resources.map((r) => r.name).join(", ")}`);
+            return found;
+        },
+    };
+}
