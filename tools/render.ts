@@ -2,7 +2,7 @@
  * Offline render: everything the program will place and run on each node, for review before
  * `pulumi up`, with no AWS credentials and no Pulumi CLI.
  *
- *   npm run render -- --stack <name> [--out <dir>]
+ *   npm run render -- --stack <name | path/to/Pulumi.<name>.yaml> [--out <dir>]
  *
  * It runs the program itself under the offline engine (the same planning and rendering code, no
  * second templating path), with example addresses and freshly generated example certificates, and
@@ -25,9 +25,12 @@ export interface RenderResult {
     files: string[];
 }
 
-/** A stack's own config as the program reads it: keys without the project prefix, lists as JSON. */
+/**
+ * A stack's own config as the program reads it: keys without the project prefix, lists as JSON.
+ * `stack` names a stack of this project, or is the path of a stack file.
+ */
 export function readStackConfig(stack: string): { config: Record<string, string>; region: string } {
-    const file = join(PROJECT_DIR, `Pulumi.${stack}.yaml`);
+    const file = stack.endsWith(".yaml") ? resolve(stack) : join(PROJECT_DIR, `Pulumi.${stack}.yaml`);
     if (!existsSync(file)) {
         const stacks = readdirSync(PROJECT_DIR)
             .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
@@ -122,7 +125,7 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
 async function main(): Promise<void> {
     const { values } = parseArgs({ options: { stack: { type: "string", default: "dev" }, out: { type: "string" } } });
     const stack = values.stack!;
-    const outDir = resolve(values.out ?? join(PROJECT_DIR, "render", stack));
+    const outDir = resolve(values.out ?? join(PROJECT_DIR, "render", stack.replace(/^.*Pulumi\.|\.yaml$/g, "")));
     try {
         const { summary, files } = await render(stack, outDir);
         process.stdout.write(`${summary}\nwrote ${files.length} files to ${outDir}\n`);
