@@ -78,6 +78,11 @@ const INSTANCE_TYPES: Record<string, { supportedArchitectures: string[]; default
 /** Computed outputs remembered per resource, like a stack's state between two `pulumi up`s. */
 const state = new Map<string, Record<string, any>>();
 
+/** Forgets all remembered outputs, as for a new stack. */
+export function resetState(): void {
+    state.clear();
+}
+
 function stableHash(text: string): string {
     return createHash("sha256").update(text).digest("hex");
 }

@@ -1,0 +1,124 @@
+/**
+ * Guardrails for an HA kubeadm control plane on AWS, checked on what `pulumi preview` would create.
+ * Resource rules see a resource's inputs; the stack rule sees every resource.
+ */
+import type { Policies, ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+
+const INSTANCE = "aws:ec2/instance:Instance";
+const SUBNET = "aws:ec2/subnet:Subnet";
+const TARGET_GROUP = "aws:lb/targetGroup:TargetGroup";
+const INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+const SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup";
+const SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule";
+
+/** etcd client and peer, kubelet, kube-controller-manager, kube-scheduler. */
+export const PRIVATE_PORTS = [2379, 2380, 10250, 10257, 10259];
+const WORLD = ["0.0.0.0/0", "::/0"];
+const HEALTH_PATHS = ["/healthz", "/readyz", "/livez"];
+
+function resourcePolicy(
+    name: string,
+    description: string,
+    type: string,
+    check: (props: Record<string, any>, report: ReportViolation) => void,
+): ResourceValidationPolicy {
+    return {
+        name,
+        description,
+        enforcementLevel: "mandatory",
+        validateResource: (args, report) => {
+            if (args.type === type) check(args.props, report);
+        },
+    };
+}
+
+/** Whether an ingress rule from anywhere opens one of the private control-plane ports. */
+function opensPrivatePortToWorld(rule: { protocol?: string; fromPort?: number; toPort?: number; cidrs: string[] }): number[] {
+    if (!rule.cidrs.some((c) => WORLD.includes(c))) return [];
+    if (rule.protocol === "-1" || rule.protocol === "all") return PRIVATE_PORTS;
+    if (rule.protocol !== undefined && rule.protocol !== "tcp" && rule.protocol !== "6") return [];
+    const from = rule.fromPort ?? 0;
+    const to = rule.toPort ?? 65535;
+    return PRIVATE_PORTS.filter((p) => p >= from && p <= to);
+}
+
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/;
+
+function userDataOf(props: Record<string, any>): string {
+    const base64 = typeof props.userDataBase64 === "string" ? Buffer.from(props.userDataBase64, "base64").toString("utf8") : "";
+    return `${typeof props.userData === "string" ? props.userData : ""}\n${base64}`;
+}
+
+export const controlPlaneSpread: StackValidationPolicy = {
+    name: "control-plane-spread",
+    description: "At least 3 control-plane nodes, spread over at least 3 zones (or every configured zone if fewer).",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        const nodes = args.resources.filter((r) => r.type === INSTANCE && r.props.tags?.["kubeadm-ha/role"] === "control-plane");
+        if (nodes.length < 3) {
+            report(`the control plane has ${nodes.length} node(s); an HA control plane needs at least 3`);
+        }
+        const configuredZones = new Set(args.resources.filter((r) => r.type === SUBNET).map((r) => r.props.availabilityZone));
+        const usedZones = new Set(nodes.map((n) => n.props.availabilityZone));
+        const needed = Math.min(3, Math.max(configuredZones.size, 1));
+        if (usedZones.size < needed) {
+            report(`control-plane nodes use ${usedZones.size} zone(s) (${[...usedZones].join(", ")}); at least ${needed} are needed`);
+        }
+    },
+};
+
+export const apiHealthCheck = resourcePolicy(
+    "api-health-check-https",
+    "The API target group health-checks HTTPS on 6443 at a health path (a TCP check passes on a wedged API server).",
+    TARGET_GROUP,
+    (props, report) => {
+        if (props.port !== 6443) return;
+        const check = props.healthCheck ?? {};
+        if (check.protocol !== "HTTPS") report(`the API health check uses ${check.protocol ?? "the default protocol"}; it must be HTTPS`);
+        if (check.port !== undefined && check.port !== "6443" && check.port !== "traffic-port") report(`the API health check probes port ${check.port}; it must be 6443`);
+        if (!HEALTH_PATHS.includes(check.path)) report(`the API health check path is ${check.path ?? "unset"}; use one of ${HEALTH_PATHS.join(", ")}`);
+    },
+);
+
+export const noPrivatePortsToWorld: ResourceValidationPolicy = {
+    name: "no-private-ports-to-world",
+    description: "No etcd, kubelet, controller-manager or scheduler port is open to 0.0.0.0/0 or ::/0.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        const rules: { protocol?: string; fromPort?: number; toPort?: number; cidrs: string[] }[] = [];
+        const p = args.props;
+        if (args.type === INGRESS_RULE) {
+            rules.push({ protocol: p.ipProtocol, fromPort: p.fromPort, toPort: p.toPort, cidrs: [p.cidrIpv4, p.cidrIpv6].filter(Boolean) });
+        } else if (args.type === SECURITY_GROUP_RULE && p.type === "ingress") {
+            rules.push({ protocol: p.protocol, fromPort: p.fromPort, toPort: p.toPort, cidrs: [...(p.cidrBlocks ?? []), ...(p.ipv6CidrBlocks ?? [])] });
+        } else if (args.type === SECURITY_GROUP) {
+            for (const r of p.ingress ?? []) rules.push({ protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, cidrs: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])] });
+        }
+        for (const rule of rules) {
+            const ports = opensPrivatePortToWorld(rule);
+            if (ports.length > 0) report(`port(s) ${ports.join(", ")} are open to the internet; allow them only from the cluster's security groups`);
+        }
+    },
+};
+
+export const imdsV2 = resourcePolicy("imdsv2-required", "Instances require IMDSv2 session tokens.", INSTANCE, (props, report) => {
+    if (props.metadataOptions?.httpTokens !== "required") report("the instance allows IMDSv1; set metadataOptions.httpTokens to required");
+});
+
+export const encryptedRootVolume = resourcePolicy("root-volume-encrypted", "Instance root volumes are encrypted.", INSTANCE, (props, report) => {
+    if (props.rootBlockDevice?.encrypted !== true) report("the instance's root volume is not encrypted; set rootBlockDevice.encrypted to true");
+});
+
+export const noSecretsInUserData = resourcePolicy(
+    "no-secrets-in-user-data",
+    "User data holds no private key or bootstrap token: anyone with ec2:DescribeInstanceAttribute can read it.",
+    INSTANCE,
+    (props, report) => {
+        const userData = userDataOf(props);
+        if (PRIVATE_KEY.test(userData)) report("user data contains a private key");
+        if (BOOTSTRAP_TOKEN.test(userData)) report("user data contains what looks like a kubeadm bootstrap token");
+    },
+);
+
+export const policies: Policies = [controlPlaneSpread, apiHealthCheck, noPrivatePortsToWorld, imdsV2, encryptedRootVolume, noSecretsInUserData];

@@ -1,0 +1,127 @@
+/** The policy pack, both ways: the program's own resources pass; a broken resource of each kind is reported. */
+import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
+import {
+    apiHealthCheck,
+    controlPlaneSpread,
+    encryptedRootVolume,
+    imdsV2,
+    noPrivatePortsToWorld,
+    noSecretsInUserData,
+    policies,
+} from "../policy/policies";
+import { ProgramRun, runProgram } from "./harness";
+
+type ResourceLike = { type: string; name: string; props: Record<string, any> };
+
+function notApplicable(reason?: string): never {
+    throw new Error(`not applicable: ${reason}`);
+}
+
+/** Violations a resource policy reports for one resource. */
+async function resourceViolations(policy: (typeof policies)[number], resource: ResourceLike): Promise<string[]> {
+    if (!("validateResource" in policy) || !policy.validateResource) return [];
+    const reported: string[] = [];
+    const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
+    const args = { ...resource, urn: `urn:pulumi:test::kubeadm-ha::${resource.type}::${resource.name}`, notApplicable } as unknown as ResourceValidationArgs;
+    for (const validate of validations) await validate(args, (message) => reported.push(message));
+    return reported;
+}
+
+async function stackViolations(resources: ResourceLike[]): Promise<string[]> {
+    const reported: string[] = [];
+    const args = { resources: resources as unknown as PolicyResource[], notApplicable } as unknown as StackValidationArgs;
+    await controlPlaneSpread.validateStack(args, (message) => reported.push(message));
+    return reported;
+}
+
+const asPolicyResources = (run: ProgramRun): ResourceLike[] => run.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.state } }));
+
+describe.each([
+    ["stacked", {}],
+    ["external", { etcdTopology: "external" }],
+])("the program's own resources (%s etcd)", (_label, config) => {
+    let resources: ResourceLike[];
+    beforeAll(async () => {
+        resources = asPolicyResources(await runProgram(config));
+    });
+
+    it("pass every resource policy", async () => {
+        const violations: string[] = [];
+        for (const policy of policies) for (const r of resources) violations.push(...(await resourceViolations(policy, r)).map((v) => `${policy.name} ${r.name}: ${v}`));
+        expect(violations).toEqual([]);
+    });
+
+    it("pass the control-plane spread policy", async () => {
+        expect(await stackViolations(resources)).toEqual([]);
+    });
+});
+
+describe("broken resources are reported", () => {
+    const instance = (props: Record<string, any>): ResourceLike => ({
+        type: "aws:ec2/instance:Instance",
+        name: "bad",
+        props: { metadataOptions: { httpTokens: "required" }, rootBlockDevice: { encrypted: true }, userData: "#!/bin/bash\n", ...props },
+    });
+
+    it("an instance that allows IMDSv1", async () => {
+        expect(await resourceViolations(imdsV2, instance({ metadataOptions: { httpTokens: "optional" } }))).toEqual([
+            "the instance allows IMDSv1; set metadataOptions.httpTokens to required",
+        ]);
+    });
+
+    it("an unencrypted root volume", async () => {
+        expect(await resourceViolations(encryptedRootVolume, instance({ rootBlockDevice: { volumeType: "gp3" } }))).toHaveLength(1);
+    });
+
+    it("a private key or a bootstrap token in user data, also base64-encoded", async () => {
+        const key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n";
+        expect(await resourceViolations(noSecretsInUserData, instance({ userData: `cat > /etc/k.pem <<EOF\n${key}EOF` }))).toEqual(["user data contains a private key"]);
+        expect(await resourceViolations(noSecretsInUserData, instance({ userData: undefined, userDataBase64: Buffer.from("kubeadm join --token abcdef.0123456789abcdef").toString("base64") }))).toEqual([
+            "user data contains what looks like a kubeadm bootstrap token",
+        ]);
+    });
+
+    it("a TCP or HTTP health check on the API", async () => {
+        const group = (healthCheck: Record<string, unknown>): ResourceLike => ({ type: "aws:lb/targetGroup:TargetGroup", name: "api", props: { port: 6443, healthCheck } });
+        expect(await resourceViolations(apiHealthCheck, group({ protocol: "TCP", port: "6443" }))).toEqual([
+            "the API health check uses TCP; it must be HTTPS",
+            "the API health check path is unset; use one of /healthz, /readyz, /livez",
+        ]);
+        expect(await resourceViolations(apiHealthCheck, group({ protocol: "HTTPS", port: "443", path: "/healthz" }))).toEqual(["the API health check probes port 443; it must be 6443"]);
+    });
+
+    it.each([
+        ["an ingress rule resource for etcd", { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", props: { ipProtocol: "tcp", fromPort: 2379, toPort: 2380, cidrIpv4: "0.0.0.0/0" } }, "2379, 2380"],
+        ["an all-protocols rule over IPv6", { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", props: { ipProtocol: "-1", cidrIpv6: "::/0" } }, "2379, 2380, 10250, 10257, 10259"],
+        ["an inline security group rule for the kubelet", { type: "aws:ec2/securityGroup:SecurityGroup", props: { ingress: [{ protocol: "tcp", fromPort: 10000, toPort: 11000, cidrBlocks: ["0.0.0.0/0"] }] } }, "10250, 10257, 10259"],
+        ["a legacy security group rule", { type: "aws:ec2/securityGroupRule:SecurityGroupRule", props: { type: "ingress", protocol: "tcp", fromPort: 10259, toPort: 10259, cidrBlocks: ["0.0.0.0/0"] } }, "10259"],
+    ])("%s open to the world", async (_label, resource, ports) => {
+        expect(await resourceViolations(noPrivatePortsToWorld, { name: "open", ...resource })).toEqual([
+            `port(s) ${ports} are open to the internet; allow them only from the cluster's security groups`,
+        ]);
+    });
+
+    it("leaves the API and SSH open to the world alone", async () => {
+        const rule = (port: number): ResourceLike => ({ type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "ok", props: { ipProtocol: "tcp", fromPort: port, toPort: port, cidrIpv4: "0.0.0.0/0" } });
+        expect(await resourceViolations(noPrivatePortsToWorld, rule(6443))).toEqual([]);
+        expect(await resourceViolations(noPrivatePortsToWorld, rule(22))).toEqual([]);
+    });
+
+    it("a control plane of one node, or three nodes crowded into one zone", async () => {
+        const subnets = ["a", "b", "c"].map((z) => ({ type: "aws:ec2/subnet:Subnet", name: z, props: { availabilityZone: `us-east-1${z}` } }));
+        const node = (zone: string) => instance({ tags: { "kubeadm-ha/role": "control-plane" }, availabilityZone: zone });
+        expect(await stackViolations([...subnets, node("us-east-1a")])).toEqual([
+            "the control plane has 1 node(s); an HA control plane needs at least 3",
+            "control-plane nodes use 1 zone(s) (us-east-1a); at least 3 are needed",
+        ]);
+        expect(await stackViolations([...subnets, node("us-east-1a"), node("us-east-1a"), node("us-east-1b")])).toEqual([
+            "control-plane nodes use 2 zone(s) (us-east-1a, us-east-1b); at least 3 are needed",
+        ]);
+    });
+});
+
+describe("the pack", () => {
+    it("enforces every rule as mandatory", () => {
+        expect(policies.map((p) => [p.name, p.enforcementLevel])).toEqual(policies.map((p) => [p.name, "mandatory"]));
+    });
+});
