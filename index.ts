@@ -123,13 +123,14 @@ export = async () => {
             publicIp: instance.publicIp,
             instanceId: instance.id,
         })),
-        etcdMembers: etcd?.members.map(({ plan: member, instance }) => ({
-            name: member.name,
-            zone: member.zone,
-            privateIp: instance.privateIp,
-            publicIp: instance.publicIp,
-            instanceId: instance.id,
-        })) ?? [],
+        etcdMembers:
+            etcd?.members.map(({ plan: member, instance }) => ({
+                name: member.name,
+                zone: member.zone,
+                privateIp: instance.privateIp,
+                publicIp: instance.publicIp,
+                instanceId: instance.id,
+            })) ?? [],
         etcdEndpoints: etcd?.endpoints ?? [],
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,

@@ -61,10 +61,14 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                 remoteStep(`${plan.name}-${suffix}`, { instance, connection: conn }, stepArgs, { parent: this, dependsOn });
 
             const prepared = step("prepared", { create: renderRemoteCommand("wait-for-prepare") }, [instance]);
-            const placed = step("pki", {
-                create: renderRemoteCommand("place-pki"),
-                stdin: pulumi.secret(this.pkiBundle(plan.name, args, identity)),
-            }, [prepared]);
+            const placed = step(
+                "pki",
+                {
+                    create: renderRemoteCommand("place-pki"),
+                    stdin: pulumi.secret(this.pkiBundle(plan.name, args, identity)),
+                },
+                [prepared],
+            );
             return { plan, instance, identity, connection, placed, step };
         });
 
@@ -78,12 +82,20 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                 const joiners = args.order.filter((s) => s.action === "join" && s.after === after).map((s) => nodes[s.node]);
                 const first = nodes[0];
                 const name = joiners.length === 1 ? `${joiners[0].plan.name}-token` : `${nodes[after].plan.name}-join-token`;
-                refreshes.set(after, remoteStep(name, { instance: first.instance, connection: first.connection }, {
-                    create: renderRemoteCommand("refresh-token"),
-                    stdin: token,
-                    // Runs again whenever one of the nodes it prepares for is replaced.
-                    triggers: joiners.map((j) => j.instance.id),
-                }, { parent: this, dependsOn: [done[after], done[0]] }));
+                refreshes.set(
+                    after,
+                    remoteStep(
+                        name,
+                        { instance: first.instance, connection: first.connection },
+                        {
+                            create: renderRemoteCommand("refresh-token"),
+                            stdin: token,
+                            // Runs again whenever one of the nodes it prepares for is replaced.
+                            triggers: joiners.map((j) => j.instance.id),
+                        },
+                        { parent: this, dependsOn: [done[after], done[0]] },
+                    ),
+                );
             }
             return refreshes.get(after)!;
         };
@@ -96,22 +108,30 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             }));
             if (action === "init") {
                 const config = pulumi.all([settings, node.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t)));
-                done[index] = node.step("init", {
-                    create: params.apply((p) => renderRemoteCommand("kubeadm-init", p)),
-                    delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
-                    stdin: pulumi.secret(config),
-                }, [node.placed, ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])]);
+                done[index] = node.step(
+                    "init",
+                    {
+                        create: params.apply((p) => renderRemoteCommand("kubeadm-init", p)),
+                        delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
+                        stdin: pulumi.secret(config),
+                    },
+                    [node.placed, ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])],
+                );
                 continue;
             }
             const refreshed = refreshTokenBefore(after!);
             // Earlier nodes are already members; the join goes through the first whose API answers.
             const apiServers = pulumi.all(nodes.slice(0, index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
             const config = pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h)));
-            done[index] = node.step("join", {
-                create: pulumi.all([params, apiServers]).apply(([p, API_SERVERS]) => renderRemoteCommand("kubeadm-join", { ...p, API_SERVERS })),
-                delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
-                stdin: pulumi.secret(config),
-            }, [refreshed, node.placed]);
+            done[index] = node.step(
+                "join",
+                {
+                    create: pulumi.all([params, apiServers]).apply(([p, API_SERVERS]) => renderRemoteCommand("kubeadm-join", { ...p, API_SERVERS })),
+                    delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
+                    stdin: pulumi.secret(config),
+                },
+                [refreshed, node.placed],
+            );
         }
         this.steps = done;
         this.registerOutputs({});
@@ -120,10 +140,14 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
     /** A kubeadm bootstrap token, "[a-z0-9]{6}.[a-z0-9]{16}", kept in state so every run sees the same one. */
     private bootstrapToken(name: string): pulumi.Output<string> {
         const part = (suffix: string, length: number) =>
-            new random.RandomString(`${name}-token-${suffix}`, { length, lower: true, upper: false, numeric: true, special: false }, {
-                parent: this,
-                additionalSecretOutputs: ["result"],
-            }).result;
+            new random.RandomString(
+                `${name}-token-${suffix}`,
+                { length, lower: true, upper: false, numeric: true, special: false },
+                {
+                    parent: this,
+                    additionalSecretOutputs: ["result"],
+                },
+            ).result;
         return pulumi.secret(pulumi.interpolate`${part("id", 6)}.${part("secret", 16)}`);
     }
 
@@ -131,15 +155,11 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
      * The files a control-plane node needs before kubeadm runs: the shared CAs and service-account
      * keys (kubeadm's manual certificate distribution) and this node's API server certificate.
      */
-    private pkiBundle(
-        nodeName: string,
-        args: KubeadmBootstrapArgs,
-        identity: pulumi.Output<{ nodeName: string; nodeIp: string }>,
-    ): pulumi.Output<string> {
+    private pkiBundle(nodeName: string, args: KubeadmBootstrapArgs, identity: pulumi.Output<{ nodeName: string; nodeIp: string }>): pulumi.Output<string> {
         const { pki } = args;
-        const spec = pulumi.all([identity, args.endpointHost]).apply(([id, endpointHost]) =>
-            apiServerCertSpec({ ...id, endpointHost, kubernetesServiceIp: args.kubernetesServiceIp, dnsDomain: DNS_DOMAIN }),
-        );
+        const spec = pulumi
+            .all([identity, args.endpointHost])
+            .apply(([id, endpointHost]) => apiServerCertSpec({ ...id, endpointHost, kubernetesServiceIp: args.kubernetesServiceIp, dnsDomain: DNS_DOMAIN }));
         const apiServer = pki.issue(`${nodeName}-apiserver`, "cluster", spec);
         const external = args.externalEtcd;
         const files: pulumi.Output<PkiFile>[] = [
@@ -155,7 +175,10 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             // Stacked etcd: kubeadm issues each member's certificates from the etcd CA on the node.
             // External etcd: the API server only needs its client certificate, never the CA key.
             ...(external
-                ? [file("apiserver-etcd-client.crt", external.clientCert.certPem, "0644"), file("apiserver-etcd-client.key", external.clientCert.keyPem, "0600")]
+                ? [
+                      file("apiserver-etcd-client.crt", external.clientCert.certPem, "0644"),
+                      file("apiserver-etcd-client.key", external.clientCert.keyPem, "0600"),
+                  ]
                 : [file("etcd/ca.key", pki.cas.etcd.keyPem, "0600")]),
         ];
         return pulumi.all(files).apply(renderPkiBundle);

@@ -50,8 +50,16 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const started = this.members.map(({ plan, instance }, i) => {
             const target = { instance, connection: sshConnection(instance, args.ssh) };
             const identity = identities[i];
-            const server = pki.issue(`${plan.name}-server`, "etcd", identity.apply((m) => etcdMemberCertSpec("server", m)));
-            const peer = pki.issue(`${plan.name}-peer`, "etcd", identity.apply((m) => etcdMemberCertSpec("peer", m)));
+            const server = pki.issue(
+                `${plan.name}-server`,
+                "etcd",
+                identity.apply((m) => etcdMemberCertSpec("server", m)),
+            );
+            const peer = pki.issue(
+                `${plan.name}-peer`,
+                "etcd",
+                identity.apply((m) => etcdMemberCertSpec("peer", m)),
+            );
             const bundle = pulumi
                 .all([
                     pkiFile("ca.crt", pki.cas.etcd.certPem, "0644"),
@@ -64,33 +72,56 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 ])
                 .apply(renderPkiBundle);
 
-            const prepared = remoteStep(`${plan.name}-prepared`, target, { create: renderRemoteCommand("wait-for-prepare") }, { parent: this, dependsOn: [instance] });
-            const placed = remoteStep(`${plan.name}-pki`, target, {
-                create: renderRemoteCommand("place-pki", ETCD_PKI),
-                stdin: pulumi.secret(bundle),
-            }, { parent: this, dependsOn: [prepared] });
+            const prepared = remoteStep(
+                `${plan.name}-prepared`,
+                target,
+                { create: renderRemoteCommand("wait-for-prepare") },
+                { parent: this, dependsOn: [instance] },
+            );
+            const placed = remoteStep(
+                `${plan.name}-pki`,
+                target,
+                {
+                    create: renderRemoteCommand("place-pki", ETCD_PKI),
+                    stdin: pulumi.secret(bundle),
+                },
+                { parent: this, dependsOn: [prepared] },
+            );
             const params = pulumi.all([identity, all]).apply(([me, members]) => ({
                 ...ETCD_PKI,
                 MEMBER_NAME: me.name,
                 MEMBER_IP: me.ip,
                 INITIAL_CLUSTER: initialCluster(members),
-                PEER_IPS: members.filter((m) => m.name !== me.name).map((m) => m.ip).join(" "),
+                PEER_IPS: members
+                    .filter((m) => m.name !== me.name)
+                    .map((m) => m.ip)
+                    .join(" "),
                 ETCD_UNIT: renderEtcdUnit(etcdFlags(me, clusterToken)),
             }));
             return {
                 target,
-                step: remoteStep(`${plan.name}-start`, target, { create: params.apply((p) => renderRemoteCommand("etcd-member", p)) }, { parent: this, dependsOn: [placed] }),
+                step: remoteStep(
+                    `${plan.name}-start`,
+                    target,
+                    { create: params.apply((p) => renderRemoteCommand("etcd-member", p)) },
+                    { parent: this, dependsOn: [placed] },
+                ),
             };
         });
 
         const first = started[0];
-        this.healthGate = remoteStep(`${name}-etcd-healthy`, first.target, {
-            // Runs again whenever any member is replaced.
-            triggers: this.members.map((m) => m.instance.id),
-            create: identities[0].apply((m) =>
-                renderRemoteCommand("etcd-health", { ...ETCD_PKI, MEMBER_IP: m.ip, EXPECTED_MEMBERS: String(this.members.length) }),
-            ),
-        }, { parent: this, dependsOn: started.map((s) => s.step) });
+        this.healthGate = remoteStep(
+            `${name}-etcd-healthy`,
+            first.target,
+            {
+                // Runs again whenever any member is replaced.
+                triggers: this.members.map((m) => m.instance.id),
+                create: identities[0].apply((m) =>
+                    renderRemoteCommand("etcd-health", { ...ETCD_PKI, MEMBER_IP: m.ip, EXPECTED_MEMBERS: String(this.members.length) }),
+                ),
+            },
+            { parent: this, dependsOn: started.map((s) => s.step) },
+        );
 
         this.registerOutputs({ endpoints: this.endpoints });
     }

@@ -43,52 +43,68 @@ export class ApiLoadBalancer extends pulumi.ComponentResource {
     constructor(name: string, args: ApiLoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:load-balancer:ApiLoadBalancer", name, {}, opts);
 
-        const nlb = new aws.lb.LoadBalancer(name, {
-            loadBalancerType: "network",
-            internal: false,
-            subnets: args.subnetIds,
-            securityGroups: [args.securityGroupId],
-            enableCrossZoneLoadBalancing: true,
-            tags: args.tags,
-        }, { parent: this });
-
-        this.targetGroup = new aws.lb.TargetGroup(name, {
-            vpcId: args.vpcId,
-            port: PORTS.apiServer,
-            protocol: "TCP",
-            targetType: "instance",
-            preserveClientIp: "false",
-            // Close connections to a deregistered API server instead of leaving watches hanging.
-            connectionTermination: true,
-            deregistrationDelay: 30,
-            healthCheck: {
-                enabled: true,
-                protocol: "HTTPS",
-                port: String(PORTS.apiServer),
-                path: args.healthCheckPath,
-                matcher: "200",
-                interval: HEALTH_CHECK.intervalSeconds,
-                timeout: HEALTH_CHECK.timeoutSeconds,
-                healthyThreshold: HEALTH_CHECK.healthyThreshold,
-                unhealthyThreshold: HEALTH_CHECK.unhealthyThreshold,
+        const nlb = new aws.lb.LoadBalancer(
+            name,
+            {
+                loadBalancerType: "network",
+                internal: false,
+                subnets: args.subnetIds,
+                securityGroups: [args.securityGroupId],
+                enableCrossZoneLoadBalancing: true,
+                tags: args.tags,
             },
-            tags: args.tags,
-        }, { parent: this });
+            { parent: this },
+        );
 
-        new aws.lb.Listener(name, {
-            loadBalancerArn: nlb.arn,
-            port: PORTS.apiServer,
-            protocol: "TCP",
-            defaultActions: [{ type: "forward", targetGroupArn: this.targetGroup.arn }],
-            tags: args.tags,
-        }, { parent: nlb });
+        this.targetGroup = new aws.lb.TargetGroup(
+            name,
+            {
+                vpcId: args.vpcId,
+                port: PORTS.apiServer,
+                protocol: "TCP",
+                targetType: "instance",
+                preserveClientIp: "false",
+                // Close connections to a deregistered API server instead of leaving watches hanging.
+                connectionTermination: true,
+                deregistrationDelay: 30,
+                healthCheck: {
+                    enabled: true,
+                    protocol: "HTTPS",
+                    port: String(PORTS.apiServer),
+                    path: args.healthCheckPath,
+                    matcher: "200",
+                    interval: HEALTH_CHECK.intervalSeconds,
+                    timeout: HEALTH_CHECK.timeoutSeconds,
+                    healthyThreshold: HEALTH_CHECK.healthyThreshold,
+                    unhealthyThreshold: HEALTH_CHECK.unhealthyThreshold,
+                },
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+
+        new aws.lb.Listener(
+            name,
+            {
+                loadBalancerArn: nlb.arn,
+                port: PORTS.apiServer,
+                protocol: "TCP",
+                defaultActions: [{ type: "forward", targetGroupArn: this.targetGroup.arn }],
+                tags: args.tags,
+            },
+            { parent: nlb },
+        );
 
         args.targets.forEach((targetId, i) => {
-            new aws.lb.TargetGroupAttachment(`${name}-target-${i}`, {
-                targetGroupArn: this.targetGroup.arn,
-                targetId,
-                port: PORTS.apiServer,
-            }, { parent: this.targetGroup });
+            new aws.lb.TargetGroupAttachment(
+                `${name}-target-${i}`,
+                {
+                    targetGroupArn: this.targetGroup.arn,
+                    targetId,
+                    port: PORTS.apiServer,
+                },
+                { parent: this.targetGroup },
+            );
         });
 
         this.dnsName = nlb.dnsName;

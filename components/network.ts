@@ -41,29 +41,41 @@ export class Network extends pulumi.ComponentResource {
         const parent = { parent: this };
         const tags = (suffix: string) => ({ ...args.tags, Name: `${args.clusterName}-${suffix}` });
 
-        this.vpc = new aws.ec2.Vpc(`${name}-vpc`, {
-            cidrBlock: args.vpcCidr,
-            // Instances get resolvable private DNS names; they are the Kubernetes node names.
-            enableDnsHostnames: true,
-            enableDnsSupport: true,
-            tags: tags("vpc"),
-        }, parent);
+        this.vpc = new aws.ec2.Vpc(
+            `${name}-vpc`,
+            {
+                cidrBlock: args.vpcCidr,
+                // Instances get resolvable private DNS names; they are the Kubernetes node names.
+                enableDnsHostnames: true,
+                enableDnsSupport: true,
+                tags: tags("vpc"),
+            },
+            parent,
+        );
         const gateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: this.vpc.id, tags: tags("igw") }, { parent: this.vpc });
-        const routes = new aws.ec2.RouteTable(`${name}-public`, {
-            vpcId: this.vpc.id,
-            routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: gateway.id }],
-            tags: tags("public"),
-        }, { parent: this.vpc });
+        const routes = new aws.ec2.RouteTable(
+            `${name}-public`,
+            {
+                vpcId: this.vpc.id,
+                routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: gateway.id }],
+                tags: tags("public"),
+            },
+            { parent: this.vpc },
+        );
 
         this.subnets = args.subnets.map((plan, i) => {
-            const subnet = new aws.ec2.Subnet(`${name}-public-${i}`, {
-                vpcId: this.vpc.id,
-                cidrBlock: plan.cidr,
-                availabilityZone: plan.zone,
-                // Nodes take public addresses so the deployer reaches them over SSH; no NAT gateway to pay for.
-                mapPublicIpOnLaunch: true,
-                tags: tags(`public-${plan.zone}`),
-            }, { parent: this.vpc });
+            const subnet = new aws.ec2.Subnet(
+                `${name}-public-${i}`,
+                {
+                    vpcId: this.vpc.id,
+                    cidrBlock: plan.cidr,
+                    availabilityZone: plan.zone,
+                    // Nodes take public addresses so the deployer reaches them over SSH; no NAT gateway to pay for.
+                    mapPublicIpOnLaunch: true,
+                    tags: tags(`public-${plan.zone}`),
+                },
+                { parent: this.vpc },
+            );
             new aws.ec2.RouteTableAssociation(`${name}-public-${i}`, { routeTableId: routes.id, subnetId: subnet.id }, { parent: subnet });
             return subnet;
         });
@@ -98,11 +110,21 @@ export class Network extends pulumi.ComponentResource {
             })),
             ...fromCidrs(args.sshAllowedCidrs).map((from, i) => ({ name: `ssh-${i}`, description: "SSH from the deployer", port: PORTS.ssh, from })),
             { name: "kubelet", description: "kubelet API between control-plane nodes", port: PORTS.kubelet, from: { securityGroup: cpId } },
-            { name: "controller-manager", description: "kube-controller-manager between control-plane nodes", port: PORTS.controllerManager, from: { securityGroup: cpId } },
+            {
+                name: "controller-manager",
+                description: "kube-controller-manager between control-plane nodes",
+                port: PORTS.controllerManager,
+                from: { securityGroup: cpId },
+            },
             { name: "scheduler", description: "kube-scheduler between control-plane nodes", port: PORTS.scheduler, from: { securityGroup: cpId } },
         ];
         if (args.etcdTopology === "stacked") {
-            controlPlaneRules.push({ name: "etcd", description: "stacked etcd client and peer between control-plane nodes", port: [PORTS.etcdClient, PORTS.etcdPeer], from: { securityGroup: cpId } });
+            controlPlaneRules.push({
+                name: "etcd",
+                description: "stacked etcd client and peer between control-plane nodes",
+                port: [PORTS.etcdClient, PORTS.etcdPeer],
+                from: { securityGroup: cpId },
+            });
         }
         this.rules(`${name}-control-plane`, this.controlPlaneSecurityGroup, controlPlaneRules);
 
@@ -123,20 +145,28 @@ export class Network extends pulumi.ComponentResource {
     private rules(groupName: string, group: aws.ec2.SecurityGroup, rules: IngressRule[]): void {
         for (const rule of rules) {
             const [fromPort, toPort] = typeof rule.port === "number" ? [rule.port, rule.port] : rule.port;
-            new aws.vpc.SecurityGroupIngressRule(`${groupName}-${rule.name}`, {
-                securityGroupId: group.id,
-                description: rule.description,
-                ipProtocol: "tcp",
-                fromPort,
-                toPort,
-                ...("cidr" in rule.from ? { cidrIpv4: rule.from.cidr } : { referencedSecurityGroupId: rule.from.securityGroup }),
-            }, { parent: group });
+            new aws.vpc.SecurityGroupIngressRule(
+                `${groupName}-${rule.name}`,
+                {
+                    securityGroupId: group.id,
+                    description: rule.description,
+                    ipProtocol: "tcp",
+                    fromPort,
+                    toPort,
+                    ...("cidr" in rule.from ? { cidrIpv4: rule.from.cidr } : { referencedSecurityGroupId: rule.from.securityGroup }),
+                },
+                { parent: group },
+            );
         }
-        new aws.vpc.SecurityGroupEgressRule(`${groupName}-egress`, {
-            securityGroupId: group.id,
-            description: "all outbound: packages, images, AWS APIs",
-            ipProtocol: "-1",
-            cidrIpv4: "0.0.0.0/0",
-        }, { parent: group });
+        new aws.vpc.SecurityGroupEgressRule(
+            `${groupName}-egress`,
+            {
+                securityGroupId: group.id,
+                description: "all outbound: packages, images, AWS APIs",
+                ipProtocol: "-1",
+                cidrIpv4: "0.0.0.0/0",
+            },
+            { parent: group },
+        );
     }
 }

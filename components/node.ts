@@ -21,41 +21,45 @@ export interface NodeLaunchArgs {
  * for SSH from the deployer.
  */
 export function launchNode(plan: NodePlan, args: NodeLaunchArgs, parent: pulumi.Resource): aws.ec2.Instance {
-    return new aws.ec2.Instance(plan.name, {
-        ami: args.ami,
-        instanceType: args.instanceType,
-        // Stated as well as implied by the subnet, so `pulumi preview` (and policies) know the zone.
-        availabilityZone: plan.zone,
-        subnetId: args.subnetIdByZone[plan.zone],
-        vpcSecurityGroupIds: args.securityGroupIds,
-        keyName: args.keyName,
-        associatePublicIpAddress: true,
-        userData: args.userData,
-        metadataOptions: {
-            httpEndpoint: "enabled",
-            httpTokens: "required",
-            // Containers on the node must not reach the instance role through IMDS.
-            httpPutResponseHopLimit: 1,
+    return new aws.ec2.Instance(
+        plan.name,
+        {
+            ami: args.ami,
+            instanceType: args.instanceType,
+            // Stated as well as implied by the subnet, so `pulumi preview` (and policies) know the zone.
+            availabilityZone: plan.zone,
+            subnetId: args.subnetIdByZone[plan.zone],
+            vpcSecurityGroupIds: args.securityGroupIds,
+            keyName: args.keyName,
+            associatePublicIpAddress: true,
+            userData: args.userData,
+            metadataOptions: {
+                httpEndpoint: "enabled",
+                httpTokens: "required",
+                // Containers on the node must not reach the instance role through IMDS.
+                httpPutResponseHopLimit: 1,
+            },
+            rootBlockDevice: {
+                volumeType: "gp3",
+                volumeSize: args.rootVolumeSizeGiB,
+                encrypted: true,
+                deleteOnTermination: true,
+            },
+            tags: {
+                ...args.tags,
+                Name: plan.name,
+                "kubeadm-ha/cluster": args.clusterName,
+                "kubeadm-ha/role": plan.role,
+                [`kubernetes.io/cluster/${args.clusterName}`]: "owned",
+            },
         },
-        rootBlockDevice: {
-            volumeType: "gp3",
-            volumeSize: args.rootVolumeSizeGiB,
-            encrypted: true,
-            deleteOnTermination: true,
+        {
+            parent,
+            protect: args.protect,
+            // A newer Ubuntu image or a changed preparation script must not replace or restart running
+            // nodes behind the user's back: they apply to nodes created from now on. Roll nodes one at a
+            // time with `pulumi up --replace` (see the README).
+            ignoreChanges: ["ami", "userData"],
         },
-        tags: {
-            ...args.tags,
-            Name: plan.name,
-            "kubeadm-ha/cluster": args.clusterName,
-            "kubeadm-ha/role": plan.role,
-            [`kubernetes.io/cluster/${args.clusterName}`]: "owned",
-        },
-    }, {
-        parent,
-        protect: args.protect,
-        // A newer Ubuntu image or a changed preparation script must not replace or restart running
-        // nodes behind the user's back: they apply to nodes created from now on. Roll nodes one at a
-        // time with `pulumi up --replace` (see the README).
-        ignoreChanges: ["ami", "userData"],
-    });
+    );
 }

@@ -32,13 +32,17 @@ export class ClusterPki extends pulumi.ComponentResource {
             const key = privateKey(resourceName, this);
             const { subject } = certRequestInputs(spec);
             const { isCaCertificate, validityPeriodHours, allowedUses } = signingInputs(spec);
-            const cert = new tls.SelfSignedCert(resourceName, {
-                privateKeyPem: key.privateKeyPem,
-                subject,
-                isCaCertificate,
-                validityPeriodHours,
-                allowedUses,
-            }, { parent: key });
+            const cert = new tls.SelfSignedCert(
+                resourceName,
+                {
+                    privateKeyPem: key.privateKeyPem,
+                    subject,
+                    isCaCertificate,
+                    validityPeriodHours,
+                    allowedUses,
+                },
+                { parent: key },
+            );
             return { keyPem: key.privateKeyPem, certPem: cert.certPem };
         };
         this.cas = {
@@ -63,21 +67,29 @@ export class ClusterPki extends pulumi.ComponentResource {
         const key = privateKey(name, parent);
         const requested = spec.apply(certRequestInputs);
         const signing = spec.apply(signingInputs);
-        const request = new tls.CertRequest(name, {
-            privateKeyPem: key.privateKeyPem,
-            subject: requested.subject,
-            dnsNames: requested.dnsNames,
-            ipAddresses: requested.ipAddresses,
-        }, { parent: key });
-        const cert = new tls.LocallySignedCert(name, {
-            certRequestPem: request.certRequestPem,
-            caPrivateKeyPem: ca.keyPem,
-            caCertPem: ca.certPem,
-            isCaCertificate: signing.isCaCertificate,
-            validityPeriodHours: signing.validityPeriodHours,
-            earlyRenewalHours: signing.earlyRenewalHours,
-            allowedUses: signing.allowedUses,
-        }, { parent: key });
+        const request = new tls.CertRequest(
+            name,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: requested.subject,
+                dnsNames: requested.dnsNames,
+                ipAddresses: requested.ipAddresses,
+            },
+            { parent: key },
+        );
+        const cert = new tls.LocallySignedCert(
+            name,
+            {
+                certRequestPem: request.certRequestPem,
+                caPrivateKeyPem: ca.keyPem,
+                caCertPem: ca.certPem,
+                isCaCertificate: signing.isCaCertificate,
+                validityPeriodHours: signing.validityPeriodHours,
+                earlyRenewalHours: signing.earlyRenewalHours,
+                allowedUses: signing.allowedUses,
+            },
+            { parent: key },
+        );
         return { keyPem: key.privateKeyPem, certPem: cert.certPem };
     }
 }

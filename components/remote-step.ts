@@ -26,13 +26,17 @@ export function remoteStep(
     args: Omit<command.remote.CommandArgs, "connection" | "addPreviousOutputInEnv">,
     opts: { parent: pulumi.Resource; dependsOn: pulumi.Resource[] },
 ): command.remote.Command {
-    return new command.remote.Command(name, {
-        connection: target.connection,
-        // A replaced instance is a new machine: every step on it runs again.
-        triggers: [target.instance.id],
-        addPreviousOutputInEnv: false,
-        ...args,
-    }, { ...opts, customTimeouts: STEP_TIMEOUTS });
+    return new command.remote.Command(
+        name,
+        {
+            connection: target.connection,
+            // A replaced instance is a new machine: every step on it runs again.
+            triggers: [target.instance.id],
+            addPreviousOutputInEnv: false,
+            ...args,
+        },
+        { ...opts, customTimeouts: STEP_TIMEOUTS },
+    );
 }
 
 /** One file of a place-pki step's stdin. */

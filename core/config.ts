@@ -150,9 +150,7 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
     }
     const apiAllowedCidrs = reader.cidrList("apiAllowedCidrs");
     const sshAllowedCidrs = reader.cidrList("sshAllowedCidrs");
-    const sshUser = reader.string("sshUser", (v) =>
-        /^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : "must be a Linux user name such as ubuntu",
-    );
+    const sshUser = reader.string("sshUser", (v) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : "must be a Linux user name such as ubuntu"));
     const healthCheckPath = reader.oneOf("healthCheckPath", HEALTH_CHECK_PATHS);
     const protect = reader.boolean("protect");
     const tags = reader.tags("tags");
@@ -214,7 +212,9 @@ function instanceTypeShape(v: string): string | undefined {
 export function parseKubernetesVersion(v: string): { value: KubernetesVersion } | { error: string } {
     const match = /^1\.(\d{2})(?:\.(\d{1,3}))?$/.exec(v);
     if (!match || Number(match[1]) < MIN_KUBERNETES_MINOR) {
-        return { error: `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration` };
+        return {
+            error: `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration`,
+        };
     }
     const minor = `1.${Number(match[1])}`;
     return { value: match[2] === undefined ? { minor } : { minor, patch: `${minor}.${Number(match[2])}` } };
@@ -226,9 +226,7 @@ function checkDisjoint(problems: string[], blocks: [ConfigKey, Cidr | undefined]
             const [ka, a] = blocks[i];
             const [kb, b] = blocks[j];
             if (a && b && overlaps(a, b)) {
-                problems.push(
-                    `${key(ka)} = ${formatCidr(a)} overlaps ${key(kb)} = ${formatCidr(b)}: the VPC, pod and service ranges must not share addresses`,
-                );
+                problems.push(`${key(ka)} = ${formatCidr(a)} overlaps ${key(kb)} = ${formatCidr(b)}: the VPC, pod and service ranges must not share addresses`);
             }
         }
     }

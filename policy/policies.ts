@@ -2,7 +2,10 @@
  * Guardrails for an HA kubeadm control plane on AWS, checked on what `pulumi preview` would create.
  * Resource rules see a resource's inputs; the stack rule sees every resource.
  */
-import type { Policies, ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { Policies, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+
+/** A resource's inputs, as @pulumi/policy types them. */
+type Props = ResourceValidationArgs["props"];
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const SUBNET = "aws:ec2/subnet:Subnet";
@@ -16,12 +19,7 @@ export const PRIVATE_PORTS = [2379, 2380, 10250, 10257, 10259];
 const WORLD = ["0.0.0.0/0", "::/0"];
 const HEALTH_PATHS = ["/healthz", "/readyz", "/livez"];
 
-function resourcePolicy(
-    name: string,
-    description: string,
-    type: string,
-    check: (props: Record<string, any>, report: ReportViolation) => void,
-): ResourceValidationPolicy {
+function resourcePolicy(name: string, description: string, type: string, check: (props: Props, report: ReportViolation) => void): ResourceValidationPolicy {
     return {
         name,
         description,
@@ -45,7 +43,7 @@ function opensPrivatePortToWorld(rule: { protocol?: string; fromPort?: number; t
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/;
 
-function userDataOf(props: Record<string, any>): string {
+function userDataOf(props: Props): string {
     const base64 = typeof props.userDataBase64 === "string" ? Buffer.from(props.userDataBase64, "base64").toString("utf8") : "";
     return `${typeof props.userData === "string" ? props.userData : ""}\n${base64}`;
 }
@@ -76,7 +74,8 @@ export const apiHealthCheck = resourcePolicy(
         if (props.port !== 6443) return;
         const check = props.healthCheck ?? {};
         if (check.protocol !== "HTTPS") report(`the API health check uses ${check.protocol ?? "the default protocol"}; it must be HTTPS`);
-        if (check.port !== undefined && check.port !== "6443" && check.port !== "traffic-port") report(`the API health check probes port ${check.port}; it must be 6443`);
+        if (check.port !== undefined && check.port !== "6443" && check.port !== "traffic-port")
+            report(`the API health check probes port ${check.port}; it must be 6443`);
         if (!HEALTH_PATHS.includes(check.path)) report(`the API health check path is ${check.path ?? "unset"}; use one of ${HEALTH_PATHS.join(", ")}`);
     },
 );
@@ -93,7 +92,8 @@ export const noPrivatePortsToWorld: ResourceValidationPolicy = {
         } else if (args.type === SECURITY_GROUP_RULE && p.type === "ingress") {
             rules.push({ protocol: p.protocol, fromPort: p.fromPort, toPort: p.toPort, cidrs: [...(p.cidrBlocks ?? []), ...(p.ipv6CidrBlocks ?? [])] });
         } else if (args.type === SECURITY_GROUP) {
-            for (const r of p.ingress ?? []) rules.push({ protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, cidrs: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])] });
+            for (const r of p.ingress ?? [])
+                rules.push({ protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, cidrs: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])] });
         }
         for (const rule of rules) {
             const ports = opensPrivatePortToWorld(rule);

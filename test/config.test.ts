@@ -51,7 +51,9 @@ describe("stack configuration", () => {
 
     it("declares in Pulumi.yaml exactly the keys and defaults the parser applies", () => {
         const project = parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8"));
-        const declared = Object.fromEntries(Object.entries(project.config as Record<string, { default: unknown; description: string }>).map(([k, v]) => [k, v.default]));
+        const declared = Object.fromEntries(
+            Object.entries(project.config as Record<string, { default: unknown; description: string }>).map(([k, v]) => [k, v.default]),
+        );
         expect(declared).toEqual(DEFAULTS);
         for (const [k, v] of Object.entries(project.config as Record<string, { description?: string; type?: string }>)) {
             expect([k, typeof v.description, typeof v.type]).toEqual([k, "string", "string"]);
@@ -63,7 +65,11 @@ describe("stack configuration", () => {
         ["Pulumi.external.yaml", "external"],
     ])("parses the example stack %s (%s etcd) without a problem", (file, topology) => {
         const stack = parse(readFileSync(join(__dirname, "..", file), "utf8")).config as Record<string, unknown>;
-        const own = Object.fromEntries(Object.entries(stack).filter(([k]) => k.startsWith("kubeadm-ha:")).map(([k, v]) => [k.slice("kubeadm-ha:".length), typeof v === "string" ? v : JSON.stringify(v)]));
+        const own = Object.fromEntries(
+            Object.entries(stack)
+                .filter(([k]) => k.startsWith("kubeadm-ha:"))
+                .map(([k, v]) => [k.slice("kubeadm-ha:".length), typeof v === "string" ? v : JSON.stringify(v)]),
+        );
         const { config } = parseWith(own);
         expect([config.etcdTopology, config.tags]).toEqual([topology, { environment: "dev" }]);
     });
@@ -87,39 +93,94 @@ describe("stack configuration", () => {
     });
 
     const cases: [string, Record<string, unknown>, string][] = [
-        ["an even count with stacked etcd", { controlPlaneCount: "4" },
-            "kubeadm-ha:controlPlaneCount = 4: stacked etcd runs one member per control-plane node and needs an odd count for a majority; allowed: 1, 3, 5, 7"],
+        [
+            "an even count with stacked etcd",
+            { controlPlaneCount: "4" },
+            "kubeadm-ha:controlPlaneCount = 4: stacked etcd runs one member per control-plane node and needs an odd count for a majority; allowed: 1, 3, 5, 7",
+        ],
         ["a count that is not a number", { controlPlaneCount: "three" }, 'kubeadm-ha:controlPlaneCount = "three" is not a whole number; allowed: 1 to 7'],
         ["a count out of range", { controlPlaneCount: "9" }, 'kubeadm-ha:controlPlaneCount = "9" is out of range; allowed: 1 to 7'],
-        ["an even etcd count", { etcdTopology: "external", etcdCount: "2" }, "kubeadm-ha:etcdCount = 2: etcd needs an odd member count for a majority; allowed: 1, 3, 5, 7"],
+        [
+            "an even etcd count",
+            { etcdTopology: "external", etcdCount: "2" },
+            "kubeadm-ha:etcdCount = 2: etcd needs an odd member count for a majority; allowed: 1, 3, 5, 7",
+        ],
         ["an unknown topology", { etcdTopology: "hybrid" }, 'kubeadm-ha:etcdTopology = "hybrid" is not allowed; allowed: stacked, external'],
-        ["a version before v1beta4", { kubernetesVersion: "1.30" },
-            'kubeadm-ha:kubernetesVersion = "1.30" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration'],
-        ["a version with a v prefix", { kubernetesVersion: "v1.34" },
-            'kubeadm-ha:kubernetesVersion = "v1.34" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration'],
-        ["a malformed instance type", { instanceType: "large" }, 'kubeadm-ha:instanceType = "large" must be an EC2 instance type such as t3.medium or m7g.large'],
+        [
+            "a version before v1beta4",
+            { kubernetesVersion: "1.30" },
+            'kubeadm-ha:kubernetesVersion = "1.30" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration',
+        ],
+        [
+            "a version with a v prefix",
+            { kubernetesVersion: "v1.34" },
+            'kubeadm-ha:kubernetesVersion = "v1.34" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration',
+        ],
+        [
+            "a malformed instance type",
+            { instanceType: "large" },
+            'kubeadm-ha:instanceType = "large" must be an EC2 instance type such as t3.medium or m7g.large',
+        ],
         ["a malformed AMI id", { ami: "ubuntu" }, 'kubeadm-ha:ami = "ubuntu" must be an AMI id such as ami-0123456789abcdef0, or empty to look up Ubuntu LTS'],
         ["a malformed CIDR", { vpcCidr: "10.0.0/16" }, 'kubeadm-ha:vpcCidr = "10.0.0/16" is not an IPv4 CIDR block such as 10.0.0.0/16'],
         ["a CIDR with host bits", { podCidr: "192.168.1.0/16" }, 'kubeadm-ha:podCidr = "192.168.1.0/16" has host bits set (the network is 192.168.0.0/16)'],
-        ["a VPC too large", { vpcCidr: "10.0.0.0/8" },
-            'kubeadm-ha:vpcCidr = "10.0.0.0/8" must be a block from /16 to /24 (AWS allows VPCs from /16 to /28 and each zone gets a sixteenth of it)'],
-        ["a service range too large", { serviceCidr: "10.96.0.0/11" }, 'kubeadm-ha:serviceCidr = "10.96.0.0/11" must be a block from /12 to /24 (kube-apiserver accepts at most a /12)'],
-        ["overlapping pod and VPC ranges", { podCidr: "10.0.128.0/17" },
-            "kubeadm-ha:vpcCidr = 10.0.0.0/16 overlaps kubeadm-ha:podCidr = 10.0.128.0/17: the VPC, pod and service ranges must not share addresses"],
-        ["overlapping service and pod ranges", { serviceCidr: "192.168.0.0/24" },
-            "kubeadm-ha:podCidr = 192.168.0.0/16 overlaps kubeadm-ha:serviceCidr = 192.168.0.0/24: the VPC, pod and service ranges must not share addresses"],
-        ["too few zones", { availabilityZones: ["us-east-1a", "us-east-1b"] },
-            'kubeadm-ha:availabilityZones = ["us-east-1a","us-east-1b"] has 2 zone(s); 3 are needed so that losing one zone cannot take a majority of the nodes'],
-        ["a zone named twice", { availabilityZones: ["us-east-1a", "us-east-1a", "us-east-1b"] }, 'kubeadm-ha:availabilityZones = ["us-east-1a","us-east-1a","us-east-1b"] lists a zone twice'],
-        ["zones that are not a list", { availabilityZones: "us-east-1a" }, 'kubeadm-ha:availabilityZones = "us-east-1a" is not valid JSON; set it as a YAML list or map in the stack file'],
-        ["an empty allow list", { apiAllowedCidrs: [] }, 'kubeadm-ha:apiAllowedCidrs = [] must list at least one CIDR block'],
-        ["a bad allowed CIDR", { sshAllowedCidrs: ["1.2.3.4"] }, 'kubeadm-ha:sshAllowedCidrs = ["1.2.3.4"] has "1.2.3.4", which is not an IPv4 CIDR block such as 10.0.0.0/16'],
-        ["a health path that anonymous clients cannot read", { healthCheckPath: "/metrics" },
-            'kubeadm-ha:healthCheckPath = "/metrics" is not allowed; allowed: /healthz, /readyz, /livez'],
+        [
+            "a VPC too large",
+            { vpcCidr: "10.0.0.0/8" },
+            'kubeadm-ha:vpcCidr = "10.0.0.0/8" must be a block from /16 to /24 (AWS allows VPCs from /16 to /28 and each zone gets a sixteenth of it)',
+        ],
+        [
+            "a service range too large",
+            { serviceCidr: "10.96.0.0/11" },
+            'kubeadm-ha:serviceCidr = "10.96.0.0/11" must be a block from /12 to /24 (kube-apiserver accepts at most a /12)',
+        ],
+        [
+            "overlapping pod and VPC ranges",
+            { podCidr: "10.0.128.0/17" },
+            "kubeadm-ha:vpcCidr = 10.0.0.0/16 overlaps kubeadm-ha:podCidr = 10.0.128.0/17: the VPC, pod and service ranges must not share addresses",
+        ],
+        [
+            "overlapping service and pod ranges",
+            { serviceCidr: "192.168.0.0/24" },
+            "kubeadm-ha:podCidr = 192.168.0.0/16 overlaps kubeadm-ha:serviceCidr = 192.168.0.0/24: the VPC, pod and service ranges must not share addresses",
+        ],
+        [
+            "too few zones",
+            { availabilityZones: ["us-east-1a", "us-east-1b"] },
+            'kubeadm-ha:availabilityZones = ["us-east-1a","us-east-1b"] has 2 zone(s); 3 are needed so that losing one zone cannot take a majority of the nodes',
+        ],
+        [
+            "a zone named twice",
+            { availabilityZones: ["us-east-1a", "us-east-1a", "us-east-1b"] },
+            'kubeadm-ha:availabilityZones = ["us-east-1a","us-east-1a","us-east-1b"] lists a zone twice',
+        ],
+        [
+            "zones that are not a list",
+            { availabilityZones: "us-east-1a" },
+            'kubeadm-ha:availabilityZones = "us-east-1a" is not valid JSON; set it as a YAML list or map in the stack file',
+        ],
+        ["an empty allow list", { apiAllowedCidrs: [] }, "kubeadm-ha:apiAllowedCidrs = [] must list at least one CIDR block"],
+        [
+            "a bad allowed CIDR",
+            { sshAllowedCidrs: ["1.2.3.4"] },
+            'kubeadm-ha:sshAllowedCidrs = ["1.2.3.4"] has "1.2.3.4", which is not an IPv4 CIDR block such as 10.0.0.0/16',
+        ],
+        [
+            "a health path that anonymous clients cannot read",
+            { healthCheckPath: "/metrics" },
+            'kubeadm-ha:healthCheckPath = "/metrics" is not allowed; allowed: /healthz, /readyz, /livez',
+        ],
         ["a non-boolean protect", { protect: "yes" }, 'kubeadm-ha:protect = "yes" is not allowed; allowed: true, false'],
-        ["a tag without a value", { tags: ["team"] }, 'kubeadm-ha:tags = ["team"] has "team"; each tag is "key=value", the key 1-128 characters not starting with aws:'],
-        ["a cluster name too long for AWS names", { clusterName: "a-very-long-cluster-name" },
-            'kubeadm-ha:clusterName = "a-very-long-cluster-name" must be 2-20 characters of lowercase letters, digits and \'-\', starting with a letter (it prefixes AWS names limited to 32 characters)'],
+        [
+            "a tag without a value",
+            { tags: ["team"] },
+            'kubeadm-ha:tags = ["team"] has "team"; each tag is "key=value", the key 1-128 characters not starting with aws:',
+        ],
+        [
+            "a cluster name too long for AWS names",
+            { clusterName: "a-very-long-cluster-name" },
+            "kubeadm-ha:clusterName = \"a-very-long-cluster-name\" must be 2-20 characters of lowercase letters, digits and '-', starting with a letter (it prefixes AWS names limited to 32 characters)",
+        ],
         ["a bad SSH user", { sshUser: "Ubuntu User" }, 'kubeadm-ha:sshUser = "Ubuntu User" must be a Linux user name such as ubuntu'],
         ["a tiny root volume", { rootVolumeSizeGiB: "8" }, 'kubeadm-ha:rootVolumeSizeGiB = "8" is out of range; allowed: 20 to 16384'],
     ];
@@ -142,13 +203,28 @@ describe("configuration errors in the program", () => {
     });
 
     it.each([
-        ["an instance type the region does not offer", { instanceType: "x9.huge" }, /kubeadm-ha:instanceType = "x9.huge" is not an instance type offered in this region/],
-        ["an instance type too small for kubeadm", { instanceType: "t3.micro" }, /kubeadm-ha:instanceType = "t3.micro" has 2 vCPU and 1024 MiB; allowed: at least 2 vCPU and 1700 MiB/],
-        ["a zone the region lacks", { availabilityZones: ["us-east-1a", "us-east-1b", "eu-west-1a"] }, /names eu-west-1a, not available in this region; allowed: us-east-1a, us-east-1b, us-east-1c, us-east-1d/],
+        [
+            "an instance type the region does not offer",
+            { instanceType: "x9.huge" },
+            /kubeadm-ha:instanceType = "x9.huge" is not an instance type offered in this region/,
+        ],
+        [
+            "an instance type too small for kubeadm",
+            { instanceType: "t3.micro" },
+            /kubeadm-ha:instanceType = "t3.micro" has 2 vCPU and 1024 MiB; allowed: at least 2 vCPU and 1700 MiB/,
+        ],
+        [
+            "a zone the region lacks",
+            { availabilityZones: ["us-east-1a", "us-east-1b", "eu-west-1a"] },
+            /names eu-west-1a, not available in this region; allowed: us-east-1a, us-east-1b, us-east-1c, us-east-1d/,
+        ],
     ])("reject %s before any resource", async (_label, config, message) => {
         const resources: unknown[] = [];
         const error = await runProgram(config).then(
-            (run) => { resources.push(...run.resources); return undefined; },
+            (run) => {
+                resources.push(...run.resources);
+                return undefined;
+            },
             (e) => e,
         );
         expect(error?.message).toMatch(message);

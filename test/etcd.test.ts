@@ -65,7 +65,15 @@ async function stop(m: EtcdMember): Promise<void> {
 function etcdctl(client: { cert: string; key: string }, endpoints: EtcdMember[], args: string[], timeout = "3s") {
     return spawnSync(
         "etcdctl",
-        [`--endpoints=${endpoints.map(clientUrl).join(",")}`, `--cacert=${join(pathsOf(MEMBERS[0]).pkiDir, "ca.crt")}`, `--cert=${client.cert}`, `--key=${client.key}`, `--dial-timeout=2s`, `--command-timeout=${timeout}`, ...args],
+        [
+            `--endpoints=${endpoints.map(clientUrl).join(",")}`,
+            `--cacert=${join(pathsOf(MEMBERS[0]).pkiDir, "ca.crt")}`,
+            `--cert=${client.cert}`,
+            `--key=${client.key}`,
+            `--dial-timeout=2s`,
+            `--command-timeout=${timeout}`,
+            ...args,
+        ],
         { env: { ...process.env, ETCDCTL_API: "3" }, encoding: "utf8", timeout: 30_000 },
     );
 }
@@ -143,11 +151,17 @@ describe("external etcd from the rendered flags", () => {
     it("recovers every key once the two members return", async () => {
         MEMBERS.filter((m) => !processes.has(m.name)).forEach((m) => start(m));
         figures["recovery (s)"] = (await eventually("recovery", 60, () => healthy(MEMBERS))).toFixed(1);
-        const keys = etcdctl(api, MEMBERS, ["get", "/drill/", "--prefix", "--keys-only"]).stdout.split("\n").filter((k) => /^\/drill\/\d+$/.test(k));
+        const keys = etcdctl(api, MEMBERS, ["get", "/drill/", "--prefix", "--keys-only"])
+            .stdout.split("\n")
+            .filter((k) => /^\/drill\/\d+$/.test(k));
         figures["keys recovered"] = keys.length;
         expect(keys).toHaveLength(KEYS);
         expect(etcdctl(api, MEMBERS, ["get", "/drill/one-down", "--print-value-only"]).stdout.trim()).toBe("ok");
-        console.log(Object.entries(figures).map(([k, v]) => `${k.padEnd(28)} ${v}`).join("\n"));
+        console.log(
+            Object.entries(figures)
+                .map(([k, v]) => `${k.padEnd(28)} ${v}`)
+                .join("\n"),
+        );
     });
 
     it("refuses a client certificate from another CA", async () => {
@@ -160,14 +174,34 @@ describe("external etcd from the rendered flags", () => {
     });
 
     it("refuses a peer certificate without clientAuth on the peer port", async () => {
-        const serverOnly: CertSpec = { ...etcdMemberCertSpec("peer", { hostname: "intruder", ip: "127.0.0.1" }), allowedUses: ["digital_signature", "key_encipherment", "server_auth"] };
+        const serverOnly: CertSpec = {
+            ...etcdMemberCertSpec("peer", { hostname: "intruder", ip: "127.0.0.1" }),
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+        };
         const good = join(pathsOf(MEMBERS[0]).pkiDir, "peer");
         const bad = await issueFromSpec(serverOnly, etcdCa);
         const badCert = write(join(root, "server-only.crt"), bad.certPem);
         const badKey = write(join(root, "server-only.key"), bad.keyPem);
         const ca = join(pathsOf(MEMBERS[0]).pkiDir, "ca.crt");
         const peerVersion = (cert: string, key: string) =>
-            spawnSync("curl", ["--http1.1", "--silent", "--show-error", "--max-time", "5", "--cacert", ca, "--cert", cert, "--key", key, `https://${MEMBERS[0].ip}:2380/version`], { encoding: "utf8" });
+            spawnSync(
+                "curl",
+                [
+                    "--http1.1",
+                    "--silent",
+                    "--show-error",
+                    "--max-time",
+                    "5",
+                    "--cacert",
+                    ca,
+                    "--cert",
+                    cert,
+                    "--key",
+                    key,
+                    `https://${MEMBERS[0].ip}:2380/version`,
+                ],
+                { encoding: "utf8" },
+            );
         const accepted = peerVersion(`${good}.crt`, `${good}.key`);
         expect([accepted.stdout, accepted.stderr]).toEqual([expect.stringMatching(/etcdserver/), ""]);
         const refused = peerVersion(badCert, badKey);

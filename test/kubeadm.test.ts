@@ -20,7 +20,10 @@ function parsed(yaml: string): Record<string, unknown>[] {
 describe("kubeadm documents against the v1beta4 schema", () => {
     const variants: [string, ClusterSettings][] = [
         ["stacked etcd, newest patch", CLUSTER],
-        ["external etcd, pinned release", { ...CLUSTER, kubernetesVersion: { minor: "1.34", patch: "1.34.2" }, externalEtcdEndpoints: ["https://10.0.0.20:2379", "https://10.0.16.21:2379"] }],
+        [
+            "external etcd, pinned release",
+            { ...CLUSTER, kubernetesVersion: { minor: "1.34", patch: "1.34.2" }, externalEtcdEndpoints: ["https://10.0.0.20:2379", "https://10.0.16.21:2379"] },
+        ],
     ];
 
     it.each(variants)("init documents are valid with %s", (_label, cluster) => {
@@ -56,9 +59,9 @@ describe("kubeadm documents against the v1beta4 schema", () => {
             "$.controlPlaneEndpiont: unknown field",
         ]);
         // v1beta3's map form of extraArgs is gone in v1beta4.
-        expect(validateDocument({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration", apiServer: { extraArgs: { "audit-log-maxage": "30" } } })).toEqual([
-            "$.apiServer.extraArgs: expected a list",
-        ]);
+        expect(
+            validateDocument({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration", apiServer: { extraArgs: { "audit-log-maxage": "30" } } }),
+        ).toEqual(["$.apiServer.extraArgs: expected a list"]);
         expect(validateDocument({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "JoinConfiguration" })).toEqual(["$.discovery: required field missing"]);
         expect(validateDocument({ apiVersion: "kubeadm.k8s.io/v1beta3", kind: "InitConfiguration" })).toEqual([
             "$: unknown apiVersion/kind kubeadm.k8s.io/v1beta3/InitConfiguration",

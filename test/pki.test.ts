@@ -34,10 +34,13 @@ function verify(caPem: string, pem: string): string {
 function bundle(commandName: string): Record<string, string> {
     const stdin = run.named(commandName).inputs.stdin as string;
     return Object.fromEntries(
-        stdin.trim().split("\n").map((line) => {
-            const [, path, data] = line.split(" ");
-            return [path, Buffer.from(data, "base64").toString("utf8")];
-        }),
+        stdin
+            .trim()
+            .split("\n")
+            .map((line) => {
+                const [, path, data] = line.split(" ");
+                return [path, Buffer.from(data, "base64").toString("utf8")];
+            }),
     );
 }
 

@@ -31,7 +31,8 @@ describe("zone spreading", () => {
 });
 
 describe("subnet maths", () => {
-    const cidrArb = fc.record({ a: fc.integer({ min: 1, max: 223 }), b: fc.integer({ min: 0, max: 255 }), prefix: fc.integer({ min: 16, max: 24 }) })
+    const cidrArb = fc
+        .record({ a: fc.integer({ min: 1, max: 223 }), b: fc.integer({ min: 0, max: 255 }), prefix: fc.integer({ min: 16, max: 24 }) })
         .map(({ a, b, prefix }) => {
             const base = ((a << 24) | (b << 16)) >>> 0;
             const masked = prefix === 0 ? 0 : (base & (~0 << (32 - prefix))) >>> 0;

@@ -1,14 +1,6 @@
 /** The policy pack, both ways: the program's own resources pass; a broken resource of each kind is reported. */
 import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import {
-    apiHealthCheck,
-    controlPlaneSpread,
-    encryptedRootVolume,
-    imdsV2,
-    noPrivatePortsToWorld,
-    noSecretsInUserData,
-    policies,
-} from "../policy/policies";
+import { apiHealthCheck, controlPlaneSpread, encryptedRootVolume, imdsV2, noPrivatePortsToWorld, noSecretsInUserData, policies } from "../policy/policies";
 import { ProgramRun, runProgram } from "./harness";
 
 type ResourceLike = { type: string; name: string; props: Record<string, any> };
@@ -47,7 +39,8 @@ describe.each([
 
     it("pass every resource policy", async () => {
         const violations: string[] = [];
-        for (const policy of policies) for (const r of resources) violations.push(...(await resourceViolations(policy, r)).map((v) => `${policy.name} ${r.name}: ${v}`));
+        for (const policy of policies)
+            for (const r of resources) violations.push(...(await resourceViolations(policy, r)).map((v) => `${policy.name} ${r.name}: ${v}`));
         expect(violations).toEqual([]);
     });
 
@@ -75,26 +68,62 @@ describe("broken resources are reported", () => {
 
     it("a private key or a bootstrap token in user data, also base64-encoded", async () => {
         const key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n";
-        expect(await resourceViolations(noSecretsInUserData, instance({ userData: `cat > /etc/k.pem <<EOF\n${key}EOF` }))).toEqual(["user data contains a private key"]);
-        expect(await resourceViolations(noSecretsInUserData, instance({ userData: undefined, userDataBase64: Buffer.from("kubeadm join --token abcdef.0123456789abcdef").toString("base64") }))).toEqual([
-            "user data contains what looks like a kubeadm bootstrap token",
+        expect(await resourceViolations(noSecretsInUserData, instance({ userData: `cat > /etc/k.pem <<EOF\n${key}EOF` }))).toEqual([
+            "user data contains a private key",
         ]);
+        expect(
+            await resourceViolations(
+                noSecretsInUserData,
+                instance({ userData: undefined, userDataBase64: Buffer.from("kubeadm join --token abcdef.0123456789abcdef").toString("base64") }),
+            ),
+        ).toEqual(["user data contains what looks like a kubeadm bootstrap token"]);
     });
 
     it("a TCP or HTTP health check on the API", async () => {
-        const group = (healthCheck: Record<string, unknown>): ResourceLike => ({ type: "aws:lb/targetGroup:TargetGroup", name: "api", props: { port: 6443, healthCheck } });
+        const group = (healthCheck: Record<string, unknown>): ResourceLike => ({
+            type: "aws:lb/targetGroup:TargetGroup",
+            name: "api",
+            props: { port: 6443, healthCheck },
+        });
         expect(await resourceViolations(apiHealthCheck, group({ protocol: "TCP", port: "6443" }))).toEqual([
             "the API health check uses TCP; it must be HTTPS",
             "the API health check path is unset; use one of /healthz, /readyz, /livez",
         ]);
-        expect(await resourceViolations(apiHealthCheck, group({ protocol: "HTTPS", port: "443", path: "/healthz" }))).toEqual(["the API health check probes port 443; it must be 6443"]);
+        expect(await resourceViolations(apiHealthCheck, group({ protocol: "HTTPS", port: "443", path: "/healthz" }))).toEqual([
+            "the API health check probes port 443; it must be 6443",
+        ]);
     });
 
     it.each([
-        ["an ingress rule resource for etcd", { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", props: { ipProtocol: "tcp", fromPort: 2379, toPort: 2380, cidrIpv4: "0.0.0.0/0" } }, "2379, 2380"],
-        ["an all-protocols rule over IPv6", { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", props: { ipProtocol: "-1", cidrIpv6: "::/0" } }, "2379, 2380, 10250, 10257, 10259"],
-        ["an inline security group rule for the kubelet", { type: "aws:ec2/securityGroup:SecurityGroup", props: { ingress: [{ protocol: "tcp", fromPort: 10000, toPort: 11000, cidrBlocks: ["0.0.0.0/0"] }] } }, "10250, 10257, 10259"],
-        ["a legacy security group rule", { type: "aws:ec2/securityGroupRule:SecurityGroupRule", props: { type: "ingress", protocol: "tcp", fromPort: 10259, toPort: 10259, cidrBlocks: ["0.0.0.0/0"] } }, "10259"],
+        [
+            "an ingress rule resource for etcd",
+            {
+                type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                props: { ipProtocol: "tcp", fromPort: 2379, toPort: 2380, cidrIpv4: "0.0.0.0/0" },
+            },
+            "2379, 2380",
+        ],
+        [
+            "an all-protocols rule over IPv6",
+            { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", props: { ipProtocol: "-1", cidrIpv6: "::/0" } },
+            "2379, 2380, 10250, 10257, 10259",
+        ],
+        [
+            "an inline security group rule for the kubelet",
+            {
+                type: "aws:ec2/securityGroup:SecurityGroup",
+                props: { ingress: [{ protocol: "tcp", fromPort: 10000, toPort: 11000, cidrBlocks: ["0.0.0.0/0"] }] },
+            },
+            "10250, 10257, 10259",
+        ],
+        [
+            "a legacy security group rule",
+            {
+                type: "aws:ec2/securityGroupRule:SecurityGroupRule",
+                props: { type: "ingress", protocol: "tcp", fromPort: 10259, toPort: 10259, cidrBlocks: ["0.0.0.0/0"] },
+            },
+            "10259",
+        ],
     ])("%s open to the world", async (_label, resource, ports) => {
         expect(await resourceViolations(noPrivatePortsToWorld, { name: "open", ...resource })).toEqual([
             `port(s) ${ports} are open to the internet; allow them only from the cluster's security groups`,
@@ -102,7 +131,11 @@ describe("broken resources are reported", () => {
     });
 
     it("leaves the API and SSH open to the world alone", async () => {
-        const rule = (port: number): ResourceLike => ({ type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "ok", props: { ipProtocol: "tcp", fromPort: port, toPort: port, cidrIpv4: "0.0.0.0/0" } });
+        const rule = (port: number): ResourceLike => ({
+            type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            name: "ok",
+            props: { ipProtocol: "tcp", fromPort: port, toPort: port, cidrIpv4: "0.0.0.0/0" },
+        });
         expect(await resourceViolations(noPrivatePortsToWorld, rule(6443))).toEqual([]);
         expect(await resourceViolations(noPrivatePortsToWorld, rule(22))).toEqual([]);
     });

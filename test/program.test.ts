@@ -37,7 +37,9 @@ describe.each([
         expect(instances.map((i) => i.name)).toEqual(["kubeadm-ha-cp-0", "kubeadm-ha-cp-1", "kubeadm-ha-cp-2"]);
         const subnets = run.ofType("aws:ec2/subnet:Subnet").map((s) => s.inputs.availabilityZone);
         expect(subnets).toEqual(["us-east-1a", "us-east-1b", "us-east-1c"]);
-        expect(instances.map((i) => i.inputs.subnetId)).toEqual(["kubeadm-ha-public-0-id", "kubeadm-ha-public-1-id", "kubeadm-ha-public-2-id"].map((id) => (preview ? UNKNOWN : id)));
+        expect(instances.map((i) => i.inputs.subnetId)).toEqual(
+            ["kubeadm-ha-public-0-id", "kubeadm-ha-public-1-id", "kubeadm-ha-public-2-id"].map((id) => (preview ? UNKNOWN : id)),
+        );
     });
 
     it("hardens every instance: IMDSv2 only, encrypted gp3 root volume, a prepared image that ignores drift", () => {
@@ -72,7 +74,11 @@ describe.each([
         });
         const attachments = run.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment");
         expect(attachments).toHaveLength(3);
-        expect(attachments.map((a) => a.dependsOn)).toEqual([["kubeadm-ha", "kubeadm-ha-cp-0"], ["kubeadm-ha", "kubeadm-ha-cp-1"], ["kubeadm-ha", "kubeadm-ha-cp-2"]]);
+        expect(attachments.map((a) => a.dependsOn)).toEqual([
+            ["kubeadm-ha", "kubeadm-ha-cp-0"],
+            ["kubeadm-ha", "kubeadm-ha-cp-1"],
+            ["kubeadm-ha", "kubeadm-ha-cp-2"],
+        ]);
     });
 
     it("is hairpin-safe: client IP preservation off for instance targets", () => {
@@ -137,7 +143,8 @@ describe.each([
 
     it("sends every secret on stdin as a secret, and none in scripts or user data", () => {
         // In preview the values are not known yet, so nothing secret can show either.
-        const secretOrUnknown = (c: { inputs: Record<string, unknown>; secretInputs: string[] }) => c.secretInputs.includes("stdin") || (preview && c.inputs.stdin === UNKNOWN);
+        const secretOrUnknown = (c: { inputs: Record<string, unknown>; secretInputs: string[] }) =>
+            c.secretInputs.includes("stdin") || (preview && c.inputs.stdin === UNKNOWN);
         for (const c of run.ofType(COMMAND)) {
             if (c.inputs.stdin !== undefined) expect([c.name, secretOrUnknown(c)]).toEqual([c.name, true]);
         }
@@ -224,10 +231,21 @@ describe("the kubeadm configuration sent to the nodes", () => {
 
     it("places the shared CAs on every node and the etcd CA key only with stacked etcd", () => {
         const files = (name: string) =>
-            (run.named(name).inputs.stdin as string).trim().split("\n").map((line) => line.split(" ").slice(0, 2).join(" "));
+            (run.named(name).inputs.stdin as string)
+                .trim()
+                .split("\n")
+                .map((line) => line.split(" ").slice(0, 2).join(" "));
         expect(files("kubeadm-ha-cp-1-pki")).toEqual([
-            "0644 ca.crt", "0600 ca.key", "0644 front-proxy-ca.crt", "0600 front-proxy-ca.key", "0600 sa.key", "0644 sa.pub",
-            "0644 etcd/ca.crt", "0644 apiserver.crt", "0600 apiserver.key", "0600 etcd/ca.key",
+            "0644 ca.crt",
+            "0600 ca.key",
+            "0644 front-proxy-ca.crt",
+            "0600 front-proxy-ca.key",
+            "0600 sa.key",
+            "0644 sa.pub",
+            "0644 etcd/ca.crt",
+            "0644 apiserver.crt",
+            "0600 apiserver.key",
+            "0600 etcd/ca.key",
         ]);
     });
 });
@@ -245,10 +263,12 @@ describe("placement of larger control planes", () => {
     it("follows a Graviton instance type to the arm64 Ubuntu image", async () => {
         const run = await runProgram({ instanceType: "m7g.large" });
         const ami = run.invokes.find((i) => i.token === "aws:ec2/getAmi:getAmi")!;
-        expect(ami.inputs.filters).toEqual(expect.arrayContaining([
-            { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"] },
-            { name: "architecture", values: ["arm64"] },
-        ]));
+        expect(ami.inputs.filters).toEqual(
+            expect.arrayContaining([
+                { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"] },
+                { name: "architecture", values: ["arm64"] },
+            ]),
+        );
         expect(ami.inputs.owners).toEqual(["099720109477"]);
         expect(run.ofType(INSTANCE).map((i) => i.inputs.ami)).toEqual(Array(3).fill("ami-0a1b2c3d4e5f60718"));
     });
@@ -304,12 +324,14 @@ describe.each([
         }));
         const etcdRules = rules.filter((r) => r.group === "kubeadm-ha-etcd");
         expect(etcdRules).toHaveLength(4);
-        expect(etcdRules).toEqual(expect.arrayContaining([
-            { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-control-plane" },
-            { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-etcd" },
-            { group: "kubeadm-ha-etcd", ports: "2380-2380", from: "sg:kubeadm-ha-etcd" },
-            { group: "kubeadm-ha-etcd", ports: "22-22", from: "198.51.100.0/24" },
-        ]));
+        expect(etcdRules).toEqual(
+            expect.arrayContaining([
+                { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-control-plane" },
+                { group: "kubeadm-ha-etcd", ports: "2379-2379", from: "sg:kubeadm-ha-etcd" },
+                { group: "kubeadm-ha-etcd", ports: "2380-2380", from: "sg:kubeadm-ha-etcd" },
+                { group: "kubeadm-ha-etcd", ports: "22-22", from: "198.51.100.0/24" },
+            ]),
+        );
         // The control-plane nodes run no etcd member in this topology.
         expect(rules.filter((r) => r.group === "kubeadm-ha-control-plane" && r.ports === "2379-2380")).toEqual([]);
         expect(rules.filter((r) => r.group !== "kubeadm-ha-api-lb" && r.from === "0.0.0.0/0")).toEqual([
@@ -337,11 +359,25 @@ describe.each([
         const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
         expect(cluster.etcd.external.endpoints).toEqual(["https://10.0.0.110:2379", "https://10.0.16.111:2379", "https://10.0.32.112:2379"]);
         expect(run.outputs.etcdEndpoints).toEqual(cluster.etcd.external.endpoints);
-        const files = (run.named("kubeadm-ha-cp-1-pki").inputs.stdin as string).trim().split("\n").map((l) => l.split(" ")[1]);
+        const files = (run.named("kubeadm-ha-cp-1-pki").inputs.stdin as string)
+            .trim()
+            .split("\n")
+            .map((l) => l.split(" ")[1]);
         expect(files).toEqual(expect.arrayContaining(["etcd/ca.crt", "apiserver-etcd-client.crt", "apiserver-etcd-client.key"]));
         expect(files).not.toContain("etcd/ca.key");
-        const memberFiles = (run.named("kubeadm-ha-etcd-0-pki").inputs.stdin as string).trim().split("\n").map((l) => l.split(" ").slice(0, 2).join(" "));
-        expect(memberFiles).toEqual(["0644 ca.crt", "0644 server.crt", "0600 server.key", "0644 peer.crt", "0600 peer.key", "0644 healthcheck-client.crt", "0600 healthcheck-client.key"]);
+        const memberFiles = (run.named("kubeadm-ha-etcd-0-pki").inputs.stdin as string)
+            .trim()
+            .split("\n")
+            .map((l) => l.split(" ").slice(0, 2).join(" "));
+        expect(memberFiles).toEqual([
+            "0644 ca.crt",
+            "0644 server.crt",
+            "0600 server.key",
+            "0644 peer.crt",
+            "0600 peer.key",
+            "0644 healthcheck-client.crt",
+            "0600 healthcheck-client.key",
+        ]);
     });
 
     it("renders each member's unit from its own flags and the planned initial cluster", () => {
@@ -364,7 +400,11 @@ describe("switching the etcd topology", () => {
         const names = (run: ProgramRun) => new Set(run.resources.map((r) => `${r.type}::${r.name}`));
         const added = [...names(external)].filter((n) => !names(stacked).has(n));
         const removed = [...names(stacked)].filter((n) => !names(external).has(n));
-        expect(added.filter((n) => n.startsWith(INSTANCE))).toEqual([`${INSTANCE}::kubeadm-ha-etcd-0`, `${INSTANCE}::kubeadm-ha-etcd-1`, `${INSTANCE}::kubeadm-ha-etcd-2`]);
+        expect(added.filter((n) => n.startsWith(INSTANCE))).toEqual([
+            `${INSTANCE}::kubeadm-ha-etcd-0`,
+            `${INSTANCE}::kubeadm-ha-etcd-1`,
+            `${INSTANCE}::kubeadm-ha-etcd-2`,
+        ]);
         expect(added).toContain("kubeadm-ha:etcd:EtcdCluster::kubeadm-ha");
         expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-healthy`);
         // Stacked etcd's intra-control-plane etcd rule goes, and the per-join token refreshes become

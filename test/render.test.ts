@@ -62,14 +62,20 @@ describe.each(["dev", "external"])("the render of stack %s", (stack) => {
 
     it("gives a kubeconfig kubectl reads", () => {
         requireTool("kubectl", "kubernetes-client");
-        const view = execFileSync("kubectl", ["config", "view", "--kubeconfig", join(result.outDir, "kubeconfig"), "-o", "jsonpath={.clusters[0].cluster.server}"], { encoding: "utf8" });
+        const view = execFileSync(
+            "kubectl",
+            ["config", "view", "--kubeconfig", join(result.outDir, "kubeconfig"), "-o", "jsonpath={.clusters[0].cluster.server}"],
+            { encoding: "utf8" },
+        );
         expect(view).toMatch(/^https:\/\/.+\.elb\.us-east-1\.amazonaws\.com:6443$/);
     });
 
     it("places certificates that verify against their CA with the right SANs and usages", () => {
         for (const node of new Set(files.filter((f) => f.includes("/pki/")).map((f) => f.split("/")[0]))) {
             const pki = (name: string) => join(result.outDir, node, "pki", name);
-            const leaves = node.includes("-etcd-") ? ["server.crt", "peer.crt", "healthcheck-client.crt"] : ["apiserver.crt", ...(stack === "external" ? ["apiserver-etcd-client.crt"] : [])];
+            const leaves = node.includes("-etcd-")
+                ? ["server.crt", "peer.crt", "healthcheck-client.crt"]
+                : ["apiserver.crt", ...(stack === "external" ? ["apiserver-etcd-client.crt"] : [])];
             for (const leaf of leaves) {
                 const ca = leaf === "apiserver-etcd-client.crt" ? pki("etcd/ca.crt") : pki("ca.crt");
                 expect(openssl(["verify", "-CAfile", ca, pki(leaf)]).trim()).toBe(`${pki(leaf)}: OK`);
@@ -102,7 +108,10 @@ describe("the render command", () => {
         const stackFile = join(dir, "Pulumi.bad.yaml");
         writeFileSync(stackFile, "config:\n  kubeadm-ha:controlPlaneCount: 4\n");
         const out = join(dir, "out");
-        const result = spawnSync("npm", ["run", "--silent", "render", "--", "--stack", stackFile, "--out", out], { encoding: "utf8", cwd: join(__dirname, "..") });
+        const result = spawnSync("npm", ["run", "--silent", "render", "--", "--stack", stackFile, "--out", out], {
+            encoding: "utf8",
+            cwd: join(__dirname, ".."),
+        });
         expect(result.status).toBe(1);
         expect(result.stderr).toContain(
             "error: invalid stack configuration:\n  - kubeadm-ha:controlPlaneCount = 4: stacked etcd runs one member per control-plane node and needs an odd count for a majority; allowed: 1, 3, 5, 7",

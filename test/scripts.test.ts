@@ -10,14 +10,17 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
     ["refresh-token", {}],
     ["reset-node", { NODE_NAME: "n1" }],
     ["place-pki", { PKI_DIR: "/etc/etcd/pki", STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki" }],
-    ["etcd-member", {
-        MEMBER_NAME: "demo-etcd-0",
-        MEMBER_IP: "10.0.0.20",
-        INITIAL_CLUSTER: "demo-etcd-0=https://10.0.0.20:2380",
-        PEER_IPS: "10.0.16.21 10.0.32.22",
-        ETCD_UNIT: renderEtcdUnit(etcdFlags({ name: "demo-etcd-0", ip: "10.0.0.20" }, "demo-etcd")),
-        PKI_DIR: "/etc/etcd/pki",
-    }],
+    [
+        "etcd-member",
+        {
+            MEMBER_NAME: "demo-etcd-0",
+            MEMBER_IP: "10.0.0.20",
+            INITIAL_CLUSTER: "demo-etcd-0=https://10.0.0.20:2380",
+            PEER_IPS: "10.0.16.21 10.0.32.22",
+            ETCD_UNIT: renderEtcdUnit(etcdFlags({ name: "demo-etcd-0", ip: "10.0.0.20" }, "demo-etcd")),
+            PKI_DIR: "/etc/etcd/pki",
+        },
+    ],
     ["etcd-health", { MEMBER_IP: "10.0.0.20", EXPECTED_MEMBERS: "3", PKI_DIR: "/etc/etcd/pki" }],
 ];
 

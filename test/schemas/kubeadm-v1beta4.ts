@@ -33,16 +33,20 @@ const envVars: Schema = {
     items: object({ name: string, value: string, valueFrom: { type: "map", values: { type: "map", values: string } } }, ["name"]),
 };
 
-const hostPathMount: Schema = object(
-    { name: string, hostPath: string, mountPath: string, readOnly: boolean, pathType: string },
-    ["name", "hostPath", "mountPath"],
-);
+const hostPathMount: Schema = object({ name: string, hostPath: string, mountPath: string, readOnly: boolean, pathType: string }, [
+    "name",
+    "hostPath",
+    "mountPath",
+]);
 
 const controlPlaneComponent = { extraArgs: args, extraVolumes: { type: "array", items: hostPathMount } as Schema, extraEnvs: envVars };
 
 const apiEndpoint = object({ advertiseAddress: string, bindPort: integer });
 
-const taint = object({ key: string, value: string, effect: { type: "enum", values: ["NoSchedule", "PreferNoSchedule", "NoExecute"] }, timeAdded: string }, ["key", "effect"]);
+const taint = object({ key: string, value: string, effect: { type: "enum", values: ["NoSchedule", "PreferNoSchedule", "NoExecute"] }, timeAdded: string }, [
+    "key",
+    "effect",
+]);
 
 const nodeRegistration = object({
     name: string,
@@ -66,10 +70,7 @@ const timeouts = object({
 
 const patches = object({ directory: string });
 
-const bootstrapToken = object(
-    { token: { type: "string" }, description: string, ttl: duration, expires: string, usages: strings, groups: strings },
-    ["token"],
-);
+const bootstrapToken = object({ token: { type: "string" }, description: string, ttl: duration, expires: string, usages: strings, groups: strings }, ["token"]);
 
 export const INIT_CONFIGURATION = object(
     {

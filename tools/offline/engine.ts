@@ -126,7 +126,10 @@ async function computeOutputs(type: string, name: string, inputs: Record<string,
             };
         }
         case "aws:lb/loadBalancer:LoadBalancer":
-            return { dnsName: `${name}-0123456789abcdef.elb.us-east-1.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/${name}` };
+            return {
+                dnsName: `${name}-0123456789abcdef.elb.us-east-1.amazonaws.com`,
+                arn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/${name}`,
+            };
         case "aws:ec2/keyPair:KeyPair":
             return { keyName: `${name}-key` };
         case "command:remote:Command":
@@ -284,7 +287,10 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
         plainOutputs[k] = secret ? "[secret]" : value;
         if (secret) secretOutputs.push(k);
     }
-    await settle(() => inFlight, () => resources.length);
+    await settle(
+        () => inFlight,
+        () => resources.length,
+    );
 
     return {
         resources,

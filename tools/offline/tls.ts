@@ -101,7 +101,9 @@ function validity(hours: number): { notBefore: Date; notAfter: Date } {
 }
 
 function serial(): string {
-    return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1");
+    return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+        .toString("hex")
+        .replace(/^[89a-f]/, "1");
 }
 
 /** tls.SelfSignedCert */
