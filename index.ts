@@ -40,6 +40,8 @@ export = async () => {
         apiAllowedCidrs: config.apiAllowedCidrs,
         sshAllowedCidrs: config.sshAllowedCidrs,
         etcdTopology: config.etcdTopology,
+        cni: config.cni,
+        monitoring: config.monitoring,
         tags,
     });
     const pki = new ClusterPki(name);
@@ -97,6 +99,7 @@ export = async () => {
             kubernetesVersion: config.kubernetesVersion,
             podCidr: config.podCidr,
             serviceCidr: config.serviceCidr,
+            exposeMetrics: config.monitoring,
         },
         kubernetesServiceIp: plan.kubernetesServiceIp,
         endpointHost: api.dnsName,

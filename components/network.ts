@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdTopology } from "../core/config";
-import { PORTS, SubnetPlan } from "../core/plan";
+import { Cni, EtcdTopology } from "../core/config";
+import { CNI_PORTS, PORTS, SubnetPlan } from "../core/plan";
 
 export interface NetworkArgs {
     clusterName: string;
@@ -11,12 +11,17 @@ export interface NetworkArgs {
     apiAllowedCidrs: string[];
     sshAllowedCidrs: string[];
     etcdTopology: EtcdTopology;
+    /** The pod network's overlay ports open between nodes. */
+    cni: Cni;
+    /** Metrics ports open between nodes for Prometheus. */
+    monitoring: boolean;
     tags: Record<string, string>;
 }
 
 interface IngressRule {
     name: string;
     description: string;
+    protocol?: "tcp" | "udp";
     port: number | [number, number];
     from: { cidr: string } | { securityGroup: pulumi.Input<string> };
 }
@@ -126,6 +131,25 @@ export class Network extends pulumi.ComponentResource {
                 from: { securityGroup: cpId },
             });
         }
+        for (const { protocol, port, what } of CNI_PORTS[args.cni]) {
+            controlPlaneRules.push({ name: `${args.cni}-${port}`, description: `${what} between nodes`, protocol, port, from: { securityGroup: cpId } });
+        }
+        if (args.monitoring) {
+            controlPlaneRules.push({
+                name: "node-exporter",
+                description: "node-exporter metrics between nodes",
+                port: PORTS.nodeExporter,
+                from: { securityGroup: cpId },
+            });
+            if (args.etcdTopology === "stacked") {
+                controlPlaneRules.push({
+                    name: "etcd-metrics",
+                    description: "stacked etcd metrics between nodes",
+                    port: PORTS.etcdMetrics,
+                    from: { securityGroup: cpId },
+                });
+            }
+        }
         this.rules(`${name}-control-plane`, this.controlPlaneSecurityGroup, controlPlaneRules);
 
         if (args.etcdTopology === "external") {
@@ -150,7 +174,7 @@ export class Network extends pulumi.ComponentResource {
                 {
                     securityGroupId: group.id,
                     description: rule.description,
-                    ipProtocol: "tcp",
+                    ipProtocol: rule.protocol ?? "tcp",
                     fromPort,
                     toPort,
                     ...("cidr" in rule.from ? { cidrIpv4: rule.from.cidr } : { referencedSecurityGroupId: rule.from.securityGroup }),

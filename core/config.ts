@@ -12,6 +12,9 @@ export const PROJECT = "kubeadm-ha";
 export type EtcdTopology = "stacked" | "external";
 export const ETCD_TOPOLOGIES: readonly EtcdTopology[] = ["stacked", "external"];
 
+export const CNIS = ["calico", "cilium", "none"] as const;
+export type Cni = (typeof CNIS)[number];
+
 /** Health paths an anonymous client may read under kubeadm's default RBAC (system:public-info-viewer). */
 export const HEALTH_CHECK_PATHS = ["/healthz", "/readyz", "/livez"] as const;
 export type HealthCheckPath = (typeof HEALTH_CHECK_PATHS)[number];
@@ -45,6 +48,10 @@ export interface ClusterConfig {
     healthCheckPath: HealthCheckPath;
     /** Make nodes and their data undeletable by Pulumi. */
     protect: boolean;
+    /** The pod network installed after bootstrap; "none" leaves it to the user. */
+    cni: Cni;
+    /** Install the alerting stack and the control-plane alert rules. */
+    monitoring: boolean;
     tags: Record<string, string>;
 }
 
@@ -75,6 +82,8 @@ export const DEFAULTS = {
     sshUser: "ubuntu",
     healthCheckPath: "/healthz",
     protect: false,
+    cni: "calico",
+    monitoring: false,
     tags: [] as string[],
 } as const;
 
@@ -153,6 +162,8 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
     const sshUser = reader.string("sshUser", (v) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : "must be a Linux user name such as ubuntu"));
     const healthCheckPath = reader.oneOf("healthCheckPath", HEALTH_CHECK_PATHS);
     const protect = reader.boolean("protect");
+    const cni = reader.oneOf("cni", CNIS);
+    const monitoring = reader.boolean("monitoring");
     const tags = reader.tags("tags");
 
     if (problems.length > 0) {
@@ -177,6 +188,8 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
         sshUser: sshUser!,
         healthCheckPath: healthCheckPath!,
         protect: protect!,
+        cni: cni!,
+        monitoring: monitoring!,
         tags: tags!,
     };
     if (config.controlPlaneCount === 1) {
@@ -184,6 +197,9 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
     }
     if (config.etcdTopology === "external" && config.etcdCount === 1) {
         warnings.push(`${key("etcdCount")} = 1: a single etcd member is not highly available`);
+    }
+    if (config.monitoring && config.cni === "none") {
+        warnings.push(`${key("monitoring")} = true with ${key("cni")} = none: the alerting stack waits for the pod network you install`);
     }
     if (config.sshAllowedCidrs.includes("0.0.0.0/0")) {
         warnings.push(`${key("sshAllowedCidrs")} allows SSH from anywhere; narrow it to your deployer's addresses`);

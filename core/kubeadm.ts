@@ -151,6 +151,11 @@ export interface ClusterSettings {
     serviceCidr: string;
     /** External etcd client URLs; undefined means stacked etcd. */
     externalEtcdEndpoints?: string[];
+    /**
+     * Serve controller-manager, scheduler and stacked etcd metrics on the node's addresses instead of
+     * kubeadm's loopback default, so Prometheus can scrape them (security groups keep them inside).
+     */
+    exposeMetrics?: boolean;
 }
 
 /** Where the apiserver's client certificate for external etcd is placed (kubeadm's file names). */
@@ -182,10 +187,21 @@ export function clusterConfiguration(cluster: ClusterSettings): ClusterConfigura
         networking: { serviceSubnet: cluster.serviceCidr, podSubnet: cluster.podCidr, dnsDomain: DNS_DOMAIN },
         etcd: cluster.externalEtcdEndpoints
             ? { external: { endpoints: cluster.externalEtcdEndpoints, ...EXTERNAL_ETCD_FILES } }
-            : { local: { dataDir: "/var/lib/etcd" } },
+            : {
+                  local: {
+                      dataDir: "/var/lib/etcd",
+                      ...(cluster.exposeMetrics ? { extraArgs: [{ name: "listen-metrics-urls", value: `http://0.0.0.0:${PORTS.etcdMetrics}` }] } : {}),
+                  },
+              },
         apiServer: {
             certSANs: [cluster.controlPlaneEndpoint.replace(/:\d+$/, "")],
         },
+        ...(cluster.exposeMetrics
+            ? {
+                  controllerManager: { extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] },
+                  scheduler: { extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] },
+              }
+            : {}),
     };
 }
 

@@ -14,6 +14,22 @@ export const PORTS = {
     kubelet: 10250,
     controllerManager: 10257,
     scheduler: 10259,
+    /** etcd's plain-HTTP metrics listener (kubeadm's stacked etcd). */
+    etcdMetrics: 2381,
+    nodeExporter: 9100,
+} as const;
+
+/** What each pod network needs open between nodes (both encapsulate pod traffic in VXLAN here). */
+export const CNI_PORTS = {
+    calico: [
+        { protocol: "udp", port: 4789, what: "Calico VXLAN" },
+        { protocol: "tcp", port: 5473, what: "Calico Typha" },
+    ],
+    cilium: [
+        { protocol: "udp", port: 8472, what: "Cilium VXLAN" },
+        { protocol: "tcp", port: 4240, what: "Cilium health checks" },
+    ],
+    none: [],
 } as const;
 
 export type NodeRole = "control-plane" | "etcd";

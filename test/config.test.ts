@@ -44,6 +44,8 @@ describe("stack configuration", () => {
             sshUser: "ubuntu",
             healthCheckPath: "/healthz",
             protect: false,
+            cni: "calico",
+            monitoring: false,
             tags: {},
         });
         expect(warnings).toEqual(["kubeadm-ha:sshAllowedCidrs allows SSH from anywhere; narrow it to your deployer's addresses"]);
@@ -171,6 +173,8 @@ describe("stack configuration", () => {
             'kubeadm-ha:healthCheckPath = "/metrics" is not allowed; allowed: /healthz, /readyz, /livez',
         ],
         ["a non-boolean protect", { protect: "yes" }, 'kubeadm-ha:protect = "yes" is not allowed; allowed: true, false'],
+        ["an unknown CNI", { cni: "flannel" }, 'kubeadm-ha:cni = "flannel" is not allowed; allowed: calico, cilium, none'],
+        ["a non-boolean monitoring", { monitoring: "on" }, 'kubeadm-ha:monitoring = "on" is not allowed; allowed: true, false'],
         [
             "a tag without a value",
             { tags: ["team"] },

@@ -102,9 +102,13 @@ describe.each([
                 { group: "kubeadm-ha-control-plane", ports: "10250-10250", from: "sg:kubeadm-ha-control-plane" },
                 { group: "kubeadm-ha-control-plane", ports: "10257-10257", from: "sg:kubeadm-ha-control-plane" },
                 { group: "kubeadm-ha-control-plane", ports: "10259-10259", from: "sg:kubeadm-ha-control-plane" },
+                // Calico (the default pod network): VXLAN and Typha between nodes.
+                { group: "kubeadm-ha-control-plane", ports: "4789-4789", from: "sg:kubeadm-ha-control-plane" },
+                { group: "kubeadm-ha-control-plane", ports: "5473-5473", from: "sg:kubeadm-ha-control-plane" },
             ]),
         );
-        expect(rules).toHaveLength(9);
+        expect(rules).toHaveLength(11);
+        expect(run.named("kubeadm-ha-control-plane-calico-4789").inputs.ipProtocol).toBe("udp");
         const world = rules.filter((r) => r.from === "0.0.0.0/0").map((r) => r.ports);
         expect(world.sort()).toEqual(["22-22", "6443-6443", "6443-6443"]);
     });
