@@ -44,6 +44,11 @@ export interface KubeadmBootstrapArgs {
 export class KubeadmBootstrap extends pulumi.ComponentResource {
     /** The init and join commands; everything that needs a working API server depends on these. */
     readonly steps: command.remote.Command[];
+    /**
+     * Passes once every node has joined and the API answers through the load balancer: the point
+     * after which the deployer may talk to the cluster.
+     */
+    readonly apiReachable: command.remote.Command;
 
     constructor(name: string, args: KubeadmBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:bootstrap:KubeadmBootstrap", name, {}, opts);
@@ -134,6 +139,17 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             );
         }
         this.steps = done;
+        const first = nodes[0];
+        this.apiReachable = remoteStep(
+            `${name}-api-reachable`,
+            { instance: first.instance, connection: first.connection },
+            {
+                create: args.endpointHost.apply((ENDPOINT_HOST) => renderRemoteCommand("api-reachable", { ENDPOINT_HOST })),
+                // Checked again whenever a control-plane node is replaced.
+                triggers: nodes.map((n) => n.instance.id),
+            },
+            { parent: this, dependsOn: done },
+        );
         this.registerOutputs({});
     }
 

@@ -11,7 +11,8 @@ import { ETCD_RELEASE } from "./etcd";
 
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
 
-export type RemoteStep = "wait-for-prepare" | "place-pki" | "kubeadm-init" | "kubeadm-join" | "refresh-token" | "reset-node" | "etcd-member" | "etcd-health";
+export type RemoteStep =
+    "wait-for-prepare" | "place-pki" | "kubeadm-init" | "kubeadm-join" | "refresh-token" | "reset-node" | "etcd-member" | "etcd-health" | "api-reachable";
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");

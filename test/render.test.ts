@@ -39,7 +39,7 @@ describe.each(["dev", "external"])("the render of stack %s", (stack) => {
         expect(nodes.length).toBe(stack === "external" ? 6 : 3);
         for (const node of nodes) expect(files.filter((f) => f.startsWith(`${node}/steps/01-`))).toEqual([`${node}/steps/01-${node}-prepared.sh`]);
         expect(result.summary).toContain(`topology: ${stack === "external" ? "external" : "stacked"} etcd`);
-        expect(result.summary).toMatch(/bootstrap order \(stage, step\): 7 stages on the critical path/);
+        expect(result.summary).toMatch(/bootstrap order \(stage, step\): 8 stages on the critical path/);
     });
 
     it("passes shellcheck on every script", () => {

@@ -21,6 +21,7 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
             PKI_DIR: "/etc/etcd/pki",
         },
     ],
+    ["api-reachable", { ENDPOINT_HOST: "api.example" }],
     ["etcd-health", { MEMBER_IP: "10.0.0.20", EXPECTED_MEMBERS: "3", PKI_DIR: "/etc/etcd/pki" }],
 ];
 
