@@ -10,6 +10,7 @@ import { renderKubeconfig } from "./core/kubeconfig";
 import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
 import { renderEtcdUserData, renderUserData } from "./core/scripts";
+import { ClusterAddons } from "./components/addons";
 import { KubeadmBootstrap } from "./components/bootstrap";
 import { ControlPlane } from "./components/control-plane";
 import { EtcdCluster } from "./components/etcd-cluster";
@@ -93,7 +94,7 @@ export = async () => {
         tags,
     });
 
-    new KubeadmBootstrap(name, {
+    const bootstrap = new KubeadmBootstrap(name, {
         cluster: {
             clusterName: name,
             kubernetesVersion: config.kubernetesVersion,
@@ -115,9 +116,19 @@ export = async () => {
         .all([api.url, pki.cas.cluster.certPem, pki.admin.certPem, pki.admin.keyPem])
         .apply(([server, caCertPem, clientCertPem, clientKeyPem]) => renderKubeconfig({ clusterName: name, server, caCertPem, clientCertPem, clientKeyPem }));
 
+    const addons = new ClusterAddons(name, {
+        kubeconfig: pulumi.secret(kubeconfig),
+        bootstrapped: bootstrap.apiReachable,
+        cni: config.cni,
+        podCidr: config.podCidr,
+        monitoring: config.monitoring,
+        etcdTopology: config.etcdTopology,
+    });
+
     return {
         apiEndpoint: api.url,
         kubeconfig: pulumi.secret(kubeconfig),
+        addons: addons.installed,
         etcdTopology: config.etcdTopology,
         controlPlaneNodes: controlPlane.nodes.map(({ plan: node, instance }) => ({
             name: instance.privateDns,

@@ -20,6 +20,8 @@ export interface RecordedResource {
     state: Record<string, any>;
     /** Names of the resources this one waits for (input dependencies and dependsOn). */
     dependsOn: string[];
+    /** Name of the explicit provider the resource is sent through, if any. */
+    provider?: string;
     /** Resource options as the engine receives them. */
     options: { parent: string; protect: boolean; ignoreChanges: string[]; replaceOnChanges: string[] };
 }
@@ -229,7 +231,16 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                         }
                         const request = requests.get(`${args.type}::${args.name}`)!;
                         const { dependsOn, ...requestOptions } = request;
-                        resources.push({ type: args.type, name: args.name, inputs, secretInputs, state: computed, dependsOn, options: requestOptions });
+                        resources.push({
+                            type: args.type,
+                            name: args.name,
+                            inputs,
+                            secretInputs,
+                            state: computed,
+                            dependsOn,
+                            options: requestOptions,
+                            provider: args.provider ? nameOfUrn(args.provider.split("::").slice(0, -1).join("::")) : undefined,
+                        });
                         return { id: preview ? undefined : id, state: { ...args.inputs, ...computed } };
                     } finally {
                         inFlight--;
@@ -304,7 +315,8 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
             const stack = [name];
             while (stack.length > 0) {
                 const next = stack.pop();
-                for (const dep of resources.filter((r) => r.name === next).flatMap((r) => r.dependsOn)) {
+                // A resource also waits for the provider it is sent through.
+                for (const dep of resources.filter((r) => r.name === next).flatMap((r) => [...r.dependsOn, ...(r.provider ? [r.provider] : [])])) {
                     if (dep === other) return true;
                     if (!seen.has(dep)) {
                         seen.add(dep);

@@ -1,0 +1,97 @@
+/** Add-ons through @pulumi/kubernetes: the provider, the pod network and the alerting stack. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { ProgramRun, runProgram, UNKNOWN } from "./harness";
+
+const RELEASE = "kubernetes:helm.sh/v3:Release";
+const PROVIDER = "pulumi:providers:kubernetes";
+
+const kubernetesResources = (run: ProgramRun) => run.resources.filter((r) => r.type.startsWith("kubernetes:"));
+
+describe.each([
+    ["update", false],
+    ["preview", true],
+])("add-ons (%s)", (_mode, preview) => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({ monitoring: "true" }, { preview });
+    });
+
+    it("send no Kubernetes resource except through the stack's provider", () => {
+        expect(run.ofType(PROVIDER).map((p) => p.name)).toEqual(["kubeadm-ha-k8s"]);
+        expect(kubernetesResources(run).length).toBe(3);
+        for (const r of kubernetesResources(run)) expect([r.name, r.provider]).toEqual([r.name, "kubeadm-ha-k8s"]);
+    });
+
+    it("build the provider from the secret kubeconfig, after every join and the API gate", () => {
+        const [provider] = run.ofType(PROVIDER);
+        // In preview the kubeconfig waits on the load balancer's name: unknown, so nothing to leak.
+        expect(provider.secretInputs.includes("kubeconfig") || (preview && provider.inputs.kubeconfig === UNKNOWN)).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-k8s", "kubeadm-ha-api-reachable")).toBe(true);
+        for (const step of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) expect(run.waitsFor("kubeadm-ha-k8s", step)).toBe(true);
+        for (const r of kubernetesResources(run)) expect(run.waitsFor(r.name, "kubeadm-ha-api-reachable")).toBe(true);
+    });
+
+    it("install the alerting stack after the pod network, and the control-plane rules after the stack", () => {
+        const stack = run.named("kube-prometheus-stack");
+        expect(stack.inputs).toMatchObject({
+            chart: "kube-prometheus-stack",
+            version: "88.6.5",
+            repositoryOpts: { repo: "https://prometheus-community.github.io/helm-charts" },
+            namespace: "monitoring",
+        });
+        expect(run.waitsFor("kube-prometheus-stack", "calico")).toBe(true);
+        const rules = run.named("kubeadm-ha-control-plane-rules");
+        expect(rules.inputs.metadata.labels).toEqual({ release: "kube-prometheus-stack" });
+        expect(rules.inputs.spec.groups).toEqual(parse(readFileSync(join(__dirname, "..", "monitoring", "control-plane.rules.yaml"), "utf8")).groups);
+        expect(run.waitsFor("kubeadm-ha-control-plane-rules", "kube-prometheus-stack")).toBe(true);
+        expect(stack.inputs.values.prometheus.prometheusSpec.tolerations).toEqual([
+            { key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" },
+        ]);
+    });
+
+    it("expose the metrics kubeadm binds to loopback, inside the security group", () => {
+        if (!preview) {
+            const [, cluster] = (run.named("kubeadm-ha-cp-0-init").inputs.stdin as string).split("---\n").map((d) => parse(d));
+            expect(cluster.controllerManager).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
+            expect(cluster.scheduler).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
+            expect(cluster.etcd.local.extraArgs).toEqual([{ name: "listen-metrics-urls", value: "http://0.0.0.0:2381" }]);
+        }
+        expect(run.named("kubeadm-ha-control-plane-etcd-metrics").inputs).toMatchObject({ fromPort: 2381, toPort: 2381, ipProtocol: "tcp" });
+        expect(run.named("kubeadm-ha-control-plane-etcd-metrics").inputs.cidrIpv4).toBeUndefined();
+    });
+
+    it("report the add-ons' names and versions as a stack output", () => {
+        expect(run.outputs.addons).toEqual([
+            { name: "calico", chart: "tigera-operator", version: "v3.31.7", namespace: "tigera-operator" },
+            { name: "kube-prometheus-stack", chart: "kube-prometheus-stack", version: "88.6.5", namespace: "monitoring" },
+        ]);
+    });
+});
+
+describe("the cni choice", () => {
+    it.each([
+        ["calico", "tigera-operator", "v3.31.7", (values: any) => values.installation.calicoNetwork.ipPools[0]],
+        ["cilium", "cilium", "1.18.6", (values: any) => values.ipam.operator.clusterPoolIPv4PodCIDRList],
+    ])("%s installs its official chart with the pod CIDR", async (cni, chart, version, podRange) => {
+        const run = await runProgram({ cni, podCidr: "172.20.0.0/16" });
+        const releases = run.ofType(RELEASE);
+        expect(releases.map((r) => [r.name, r.inputs.chart, r.inputs.version])).toEqual([[cni, chart, version]]);
+        expect(JSON.stringify(podRange(releases[0].inputs.values))).toContain("172.20.0.0/16");
+    });
+
+    it("none installs no chart, and monitoring off installs no alerting stack", async () => {
+        const run = await runProgram({ cni: "none" });
+        expect(kubernetesResources(run)).toEqual([]);
+        expect(run.outputs.addons).toEqual([]);
+        // No overlay ports are opened for a pod network the program does not install.
+        expect(run.resources.filter((r) => /-(calico|cilium)-\d+$/.test(r.name))).toEqual([]);
+    });
+
+    it("opens Cilium's VXLAN and health ports between nodes", async () => {
+        const run = await runProgram({ cni: "cilium" });
+        expect(run.named("kubeadm-ha-control-plane-cilium-8472").inputs).toMatchObject({ ipProtocol: "udp", fromPort: 8472 });
+        expect(run.named("kubeadm-ha-control-plane-cilium-4240").inputs).toMatchObject({ ipProtocol: "tcp", fromPort: 4240 });
+    });
+});
