@@ -17,7 +17,8 @@ export interface EtcdClusterArgs {
     ssh: SshAccess;
 }
 
-const ETCD_PKI = { PKI_DIR: ETCD_NODE_PATHS.pkiDir, STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki" };
+/** Member certificates live under /etc/etcd, readable by the etcd user only. */
+const ETCD_PKI = { PKI_DIR: ETCD_NODE_PATHS.pkiDir, STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki", PKI_OWNER: "etcd:etcd" };
 
 /**
  * External etcd on its own instances, spread over the zones like the control plane: each member gets

@@ -4,6 +4,8 @@ umask 077
 # A step may set these first (external etcd members keep their certificates under /etc/etcd).
 PKI_DIR=${PKI_DIR:-/etc/kubernetes/pki}
 STAGED_PKI_DIR=${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
+# Who reads the placed files: root for kubeadm's static pods, etcd:etcd for an external member.
+PKI_OWNER=${PKI_OWNER:-root:root}
 LOG_DIR=/var/log/kubeadm-ha
 HOSTS_MARK="# kubeadm-ha bootstrap pin"
 install -d -m 0700 "$LOG_DIR"
@@ -74,4 +76,5 @@ restore_pki() {
   [ -d "$STAGED_PKI_DIR" ] || fail "no certificates staged in $STAGED_PKI_DIR; the place-pki step must run first"
   install -d -m 0700 "$PKI_DIR"
   cp -a "$STAGED_PKI_DIR/." "$PKI_DIR/"
+  chown -R "$PKI_OWNER" "$PKI_DIR"
 }

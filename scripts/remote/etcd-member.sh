@@ -16,7 +16,6 @@ etcdctl_at() {
     --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/healthcheck-client.crt" --key "$PKI_DIR/healthcheck-client.key" "$@"
 }
 
-chown -R etcd:etcd "$PKI_DIR"
 changed=false
 if [ ! -f /etc/systemd/system/etcd.service ] || [ "$(cat /etc/systemd/system/etcd.service)" != "$ETCD_UNIT" ]; then
   printf '%s\n' "$ETCD_UNIT" >/etc/systemd/system/etcd.service
