@@ -18,6 +18,15 @@ function strings(value: unknown): string[] {
     return [];
 }
 
+/** Every ingress rule as (security group, port range, source CIDR or "sg:<group>"). */
+function ingressRules(run: ProgramRun): { group: string; ports: string; from: string }[] {
+    return run.ofType(INGRESS).map((r) => ({
+        group: r.options.parent,
+        ports: `${r.inputs.fromPort}-${r.inputs.toPort}`,
+        from: r.inputs.cidrIpv4 ?? `sg:${r.dependsOn.find((d) => d !== r.options.parent) ?? r.options.parent}`,
+    }));
+}
+
 function token(run: ProgramRun): string {
     const part = (suffix: string) => run.named(`kubeadm-ha-token-${suffix}`).state.result as string;
     return `${part("id")}.${part("secret")}`;
@@ -87,11 +96,7 @@ describe.each([
     });
 
     it("opens exactly the documented ports, and no etcd or kubelet port to the world", () => {
-        const rules = run.ofType(INGRESS).map((r) => ({
-            group: r.options.parent,
-            ports: `${r.inputs.fromPort}-${r.inputs.toPort}`,
-            from: r.inputs.cidrIpv4 ?? `sg:${r.dependsOn.find((d) => d !== r.options.parent) ?? r.options.parent}`,
-        }));
+        const rules = ingressRules(run);
         expect(rules).toEqual(
             expect.arrayContaining([
                 { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "0.0.0.0/0" },
@@ -326,11 +331,7 @@ describe.each([
     });
 
     it("keeps etcd ports between etcd and the API servers, and nothing open to the world", () => {
-        const rules = run.ofType(INGRESS).map((r) => ({
-            group: r.options.parent,
-            ports: `${r.inputs.fromPort}-${r.inputs.toPort}`,
-            from: r.inputs.cidrIpv4 ?? `sg:${r.dependsOn.find((d) => d !== r.options.parent) ?? r.options.parent}`,
-        }));
+        const rules = ingressRules(run);
         const etcdRules = rules.filter((r) => r.group === "kubeadm-ha-etcd");
         expect(etcdRules).toHaveLength(4);
         expect(etcdRules).toEqual(
