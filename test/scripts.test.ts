@@ -1,6 +1,10 @@
 import { etcdFlags, renderEtcdUnit } from "../core/etcd";
 import { renderEtcdUserData, renderRemoteCommand, renderStepScript, renderUserData, RemoteStep, shellQuote } from "../core/scripts";
-import { shellcheck } from "./tools";
+import { spawnSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { PkiFile, renderPkiBundle } from "../core/pki";
+import { shellcheck, tempDir } from "./tools";
 
 const STEPS: [RemoteStep, Record<string, string>][] = [
     ["wait-for-prepare", {}],
@@ -51,5 +55,48 @@ describe("rendered scripts", () => {
 describe("the shellcheck harness", () => {
     it("reports a real finding, so a clean result means something", () => {
         expect(shellcheck("#!/bin/bash\nrm -rf $1/tmp\n")).toMatch(/SC2086/);
+    });
+});
+
+describe("remote steps, run for real in a scratch directory", () => {
+    const run = (script: string, stdin: string) => spawnSync("bash", ["-c", script], { input: stdin, encoding: "utf8" });
+    const scratch = () => {
+        const dir = tempDir("step");
+        const owner = `${process.getuid!()}:${process.getgid!()}`;
+        return { dir, params: { PKI_DIR: join(dir, "pki"), STAGED_PKI_DIR: join(dir, "staged"), PKI_OWNER: owner, LOG_DIR: join(dir, "log") } };
+    };
+
+    it("place-pki writes every file of its stdin bundle with its mode, staged and placed", () => {
+        const { dir, params } = scratch();
+        const files: PkiFile[] = [
+            { path: "ca.crt", mode: "0644", content: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" },
+            { path: "etcd/ca.key", mode: "0600", content: "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n" },
+        ];
+        const result = run(renderStepScript("place-pki", params), renderPkiBundle(files));
+        expect([result.status, result.stdout.trim()]).toEqual([0, `[kubeadm-ha] placed 2 certificate and key files in ${join(dir, "pki")}`]);
+        for (const f of files) {
+            for (const root of ["pki", "staged"]) {
+                expect(readFileSync(join(dir, root, f.path), "utf8")).toBe(f.content);
+                expect((statSync(join(dir, root, f.path)).mode & 0o777).toString(8).padStart(4, "0")).toBe(f.mode);
+            }
+        }
+    });
+
+    it("place-pki refuses a path that escapes the PKI directory", () => {
+        const { params } = scratch();
+        const result = run(renderStepScript("place-pki", params), renderPkiBundle([{ path: "../../etc/passwd", mode: "0644", content: "x" }]));
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain("refusing path '../../etc/passwd'");
+    });
+
+    it("shows a failed command's log with tokens and keys redacted", () => {
+        const { params } = scratch();
+        const script =
+            renderStepScript("wait-for-prepare", params).replace(/^status=0[\s\S]*$/m, "") +
+            "run_logged demo sh -c \"echo joining with abcdef.0123456789abcdef; printf -- '-----BEGIN EC PRIVATE KEY-----\\nsecret\\n-----END EC PRIVATE KEY-----\\n'; exit 3\"\n";
+        const result = run(script, "");
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain("joining with <redacted-token>");
+        expect(result.stderr).not.toMatch(/abcdef\.0123456789abcdef|secret|PRIVATE KEY/);
     });
 });

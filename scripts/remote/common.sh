@@ -6,7 +6,7 @@ PKI_DIR=${PKI_DIR:-/etc/kubernetes/pki}
 STAGED_PKI_DIR=${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
 # Who reads the placed files: root for kubeadm's static pods, etcd:etcd for an external member.
 PKI_OWNER=${PKI_OWNER:-root:root}
-LOG_DIR=/var/log/kubeadm-ha
+LOG_DIR=${LOG_DIR:-/var/log/kubeadm-ha}
 HOSTS_MARK="# kubeadm-ha bootstrap pin"
 install -d -m 0700 "$LOG_DIR"
 
@@ -28,7 +28,8 @@ run_logged() {
   shift
   local logfile="$LOG_DIR/$name.log"
   if ! "$@" >>"$logfile" 2>&1; then
-    printf '[kubeadm-ha] ERROR: %s failed; last lines of %s:\n' "$*" "$logfile" >&2
+    # Name the step, not the command line: arguments may hold a token.
+    printf '[kubeadm-ha] ERROR: %s failed (%s); last lines of %s:\n' "$name" "$1" "$logfile" >&2
     redacted_tail "$logfile"
     exit 1
   fi
