@@ -71,6 +71,7 @@ export = async () => {
                   },
                   pki,
                   ssh: sshAccess,
+                  backupRetention: config.etcdBackupRetention,
               })
             : undefined;
 
@@ -109,6 +110,7 @@ export = async () => {
         order: plan.bootstrap,
         pki,
         ssh: sshAccess,
+        etcdBackupRetention: config.etcdBackupRetention,
         externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, healthGate: etcd.healthGate },
     });
 

@@ -5,7 +5,8 @@ import { caCertHash } from "../core/discovery";
 import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
 import { BootstrapStep } from "../core/plan";
-import { renderRemoteCommand } from "../core/scripts";
+import { STACKED_BACKUP_TARGET } from "../core/backup";
+import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile as file, remoteStep, SshAccess, sshConnection } from "./remote-step";
@@ -32,6 +33,8 @@ export interface KubeadmBootstrapArgs {
     pki: ClusterPki;
     ssh: SshAccess;
     externalEtcd?: ExternalEtcdAccess;
+    /** Hourly snapshots of each stacked etcd member kept on its node; 0 for none. */
+    etcdBackupRetention: number;
 }
 
 /**
@@ -139,6 +142,14 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             );
         }
         this.steps = done;
+        // Stacked etcd: every control-plane node backs up its own member once it is part of the cluster.
+        if (!args.externalEtcd && args.etcdBackupRetention > 0) {
+            nodes.forEach((node, index) =>
+                node.step("etcd-backup", { create: renderEtcdBackupInstall(STACKED_BACKUP_TARGET, args.etcdBackupRetention), delete: ETCD_BACKUP_REMOVE }, [
+                    done[index],
+                ]),
+            );
+        }
         const first = nodes[0];
         this.apiReachable = remoteStep(
             `${name}-api-reachable`,

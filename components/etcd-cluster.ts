@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { clientUrl, EtcdMember, etcdFlags, ETCD_NODE_PATHS, initialCluster, renderEtcdUnit } from "../core/etcd";
 import { APISERVER_ETCD_CLIENT_SPEC, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCertSpec, renderPkiBundle } from "../core/pki";
 import { NodePlan } from "../core/plan";
-import { renderRemoteCommand } from "../core/scripts";
+import { externalBackupTarget } from "../core/backup";
+import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { launchNode, NodeLaunchArgs } from "./node";
 import { ClusterPki, KeyPairPem } from "./pki";
@@ -15,6 +16,8 @@ export interface EtcdClusterArgs {
     launch: NodeLaunchArgs;
     pki: ClusterPki;
     ssh: SshAccess;
+    /** Hourly snapshots kept on each member's node; 0 for none. */
+    backupRetention: number;
 }
 
 /** Member certificates live under /etc/etcd, readable by the etcd user only. */
@@ -123,6 +126,20 @@ export class EtcdCluster extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: started.map((s) => s.step) },
         );
+
+        if (args.backupRetention > 0) {
+            started.forEach(({ target }, i) =>
+                remoteStep(
+                    `${this.members[i].plan.name}-etcd-backup`,
+                    target,
+                    {
+                        create: identities[i].apply((m) => renderEtcdBackupInstall(externalBackupTarget(m.ip), args.backupRetention)),
+                        delete: ETCD_BACKUP_REMOVE,
+                    },
+                    { parent: this, dependsOn: [this.healthGate] },
+                ),
+            );
+        }
 
         this.registerOutputs({ endpoints: this.endpoints });
     }

@@ -52,6 +52,8 @@ export interface ClusterConfig {
     cni: Cni;
     /** Install the alerting stack and the control-plane alert rules. */
     monitoring: boolean;
+    /** Hourly etcd snapshots kept on each member's node; 0 turns backups off. */
+    etcdBackupRetention: number;
     tags: Record<string, string>;
 }
 
@@ -84,6 +86,7 @@ export const DEFAULTS = {
     protect: false,
     cni: "calico",
     monitoring: false,
+    etcdBackupRetention: 48,
     tags: [] as string[],
 } as const;
 
@@ -164,6 +167,7 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
     const protect = reader.boolean("protect");
     const cni = reader.oneOf("cni", CNIS);
     const monitoring = reader.boolean("monitoring");
+    const etcdBackupRetention = reader.integer("etcdBackupRetention", 0, 1000);
     const tags = reader.tags("tags");
 
     if (problems.length > 0) {
@@ -190,6 +194,7 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
         protect: protect!,
         cni: cni!,
         monitoring: monitoring!,
+        etcdBackupRetention: etcdBackupRetention!,
         tags: tags!,
     };
     if (config.controlPlaneCount === 1) {

@@ -7,12 +7,22 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubernetesVersion } from "./config";
+import { BACKUP_SERVICE, BACKUP_TIMER, backupEnvironment, BackupTarget, renderEnvironmentFile } from "./backup";
 import { ETCD_RELEASE } from "./etcd";
 
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
 
 export type RemoteStep =
-    "wait-for-prepare" | "place-pki" | "kubeadm-init" | "kubeadm-join" | "refresh-token" | "reset-node" | "etcd-member" | "etcd-health" | "api-reachable";
+    | "wait-for-prepare"
+    | "place-pki"
+    | "kubeadm-init"
+    | "kubeadm-join"
+    | "refresh-token"
+    | "reset-node"
+    | "etcd-member"
+    | "etcd-health"
+    | "api-reachable"
+    | "etcd-backup-install";
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");
@@ -73,6 +83,24 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         body(read(`remote/${step}.sh`))
     );
 }
+
+/** The etcd backup program installed on the nodes (scripts/etcd-backup.sh). */
+export function renderEtcdBackupProgram(): string {
+    return read("etcd-backup.sh");
+}
+
+/** The remote step that installs hourly etcd backups for one member and takes the first snapshot. */
+export function renderEtcdBackupInstall(target: BackupTarget, retention: number): string {
+    return renderRemoteCommand("etcd-backup-install", {
+        BACKUP_PROGRAM: renderEtcdBackupProgram(),
+        BACKUP_ENV: renderEnvironmentFile(backupEnvironment(target, retention)),
+        BACKUP_SERVICE,
+        BACKUP_TIMER,
+    });
+}
+
+/** Undoes the backup install when backups are turned off; the snapshots taken so far stay. */
+export const ETCD_BACKUP_REMOVE = "sudo systemctl disable --now kubeadm-ha-etcd-backup.timer || true\n";
 
 const HEREDOC_END = "KUBEADM_HA_STEP_EOF";
 

@@ -46,6 +46,7 @@ describe("stack configuration", () => {
             protect: false,
             cni: "calico",
             monitoring: false,
+            etcdBackupRetention: 48,
             tags: {},
         });
         expect(warnings).toEqual(["kubeadm-ha:sshAllowedCidrs allows SSH from anywhere; narrow it to your deployer's addresses"]);
@@ -174,6 +175,7 @@ describe("stack configuration", () => {
         ],
         ["a non-boolean protect", { protect: "yes" }, 'kubeadm-ha:protect = "yes" is not allowed; allowed: true, false'],
         ["an unknown CNI", { cni: "flannel" }, 'kubeadm-ha:cni = "flannel" is not allowed; allowed: calico, cilium, none'],
+        ["a negative backup retention", { etcdBackupRetention: "-1" }, 'kubeadm-ha:etcdBackupRetention = "-1" is out of range; allowed: 0 to 1000'],
         ["a non-boolean monitoring", { monitoring: "on" }, 'kubeadm-ha:monitoring = "on" is not allowed; allowed: true, false'],
         [
             "a tag without a value",

@@ -5,10 +5,12 @@
  * pinned 3.5 release on the nodes). Every process started here is stopped here, even on failure.
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CA_SPECS, APISERVER_ETCD_CLIENT_SPEC, ADMIN_CERT_SPEC, etcdMemberCertSpec, CertSpec } from "../core/pki";
 import { clientUrl, etcdFlags, EtcdMember, initialCluster } from "../core/etcd";
+import { backupEnvironment } from "../core/backup";
+import { renderEtcdBackupProgram } from "../core/scripts";
 import { issueFromSpec, IssuedPem } from "../tools/offline/tls";
 import { requireTool, tempDir } from "./tools";
 
@@ -115,6 +117,13 @@ afterAll(async () => {
 
 describe("external etcd from the rendered flags", () => {
     const figures: Record<string, number | string> = { members: MEMBERS.length, "failures tolerated": (MEMBERS.length - 1) / 2 };
+    afterAll(() => {
+        console.log(
+            Object.entries(figures)
+                .map(([k, v]) => `${k.padEnd(28)} ${v}`)
+                .join("\n"),
+        );
+    });
 
     it("forms one cluster of every member, reachable with the apiserver-etcd-client certificate", () => {
         const health = etcdctl(api, [MEMBERS[0]], ["endpoint", "health", "--cluster"]);
@@ -157,11 +166,72 @@ describe("external etcd from the rendered flags", () => {
         figures["keys recovered"] = keys.length;
         expect(keys).toHaveLength(KEYS);
         expect(etcdctl(api, MEMBERS, ["get", "/drill/one-down", "--print-value-only"]).stdout.trim()).toBe("ok");
-        console.log(
-            Object.entries(figures)
-                .map(([k, v]) => `${k.padEnd(28)} ${v}`)
-                .join("\n"),
+    });
+
+    it("backs up with the program the nodes run, keeps the newest snapshots, and restores from one", async () => {
+        const backups = join(root, "backups");
+        const env = {
+            ...process.env,
+            ...backupEnvironment(
+                { mode: "binary", endpoint: clientUrl(MEMBERS[0]), cacert: join(pathsOf(MEMBERS[0]).pkiDir, "ca.crt"), cert: api.cert, key: api.key },
+                2,
+                backups,
+            ),
+            ETCD_CLIENT_BIN: "etcdctl",
+        };
+        const program = renderEtcdBackupProgram();
+        for (let i = 0; i < 3; i++) {
+            const result = spawnSync("bash", ["-c", program], { env, encoding: "utf8", timeout: 60_000 });
+            expect([result.status, result.stdout]).toEqual([0, expect.stringMatching(/^etcd snapshot .+ \(\d+ bytes\); keeping 2\n$/)]);
+            expect(result.stderr).not.toMatch(/unrecognized environment variable/);
+            // Snapshot names carry the second they were taken.
+            await new Promise((r) => setTimeout(r, 1100));
+        }
+        const snapshots = readdirSync(backups).sort();
+        expect(snapshots).toHaveLength(2);
+        const latest = join(backups, snapshots[1]);
+        expect(spawnSync("etcdctl", ["snapshot", "status", latest], { env: { ...process.env, ETCDCTL_API: "3" }, encoding: "utf8" }).status).toBe(0);
+
+        // Restore into a lone member on 127.0.0.4, over plain HTTP, and read a key written before.
+        const restored: EtcdMember = { name: "restored", ip: "127.0.0.4" };
+        const dataDir = join(root, "restored");
+        const restore = spawnSync(
+            "etcdctl",
+            [
+                "snapshot",
+                "restore",
+                latest,
+                `--data-dir=${dataDir}`,
+                `--name=${restored.name}`,
+                `--initial-cluster=${restored.name}=http://127.0.0.4:2380`,
+                "--initial-advertise-peer-urls=http://127.0.0.4:2380",
+            ],
+            { env: { ...process.env, ETCDCTL_API: "3" }, encoding: "utf8" },
         );
+        expect(restore.status).toBe(0);
+        const child = spawn(
+            "etcd",
+            [
+                `--name=${restored.name}`,
+                `--data-dir=${dataDir}`,
+                "--listen-client-urls=http://127.0.0.4:2379",
+                "--advertise-client-urls=http://127.0.0.4:2379",
+                "--listen-peer-urls=http://127.0.0.4:2380",
+            ],
+            {
+                stdio: ["ignore", "ignore", openSync(join(root, "restored.log"), "a")],
+            },
+        );
+        everyProcess.push(child);
+        const get = () =>
+            spawnSync("etcdctl", ["--endpoints=http://127.0.0.4:2379", "--command-timeout=2s", "get", "/drill/7", "--print-value-only"], {
+                env: { ...process.env, ETCDCTL_API: "3" },
+                encoding: "utf8",
+            });
+        await eventually("the restored member to serve", 30, () => get().stdout.trim() === "value-7");
+        figures["snapshots kept"] = snapshots.length;
+        figures["restored from"] = snapshots[1];
+        child.kill("SIGKILL");
     });
 
     it("refuses a client certificate from another CA", async () => {

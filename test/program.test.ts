@@ -139,8 +139,8 @@ describe.each([
 
     it("gives every remote step retries, timeouts, a replacement trigger and no previous output", () => {
         const commands = run.ofType(COMMAND);
-        // Per node: prepared, pki, init or join; two token refreshes; the API gate.
-        expect(commands).toHaveLength(3 * 3 + 2 + 1);
+        // Per node: prepared, pki, init or join, etcd backup; two token refreshes; the API gate.
+        expect(commands).toHaveLength(3 * 4 + 2 + 1);
         for (const c of commands) {
             // In preview the connection waits on the instance's address, so it is unknown as a whole.
             if (preview) expect(c.inputs.connection).toBe(UNKNOWN);
@@ -419,11 +419,49 @@ describe("switching the etcd topology", () => {
         expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-healthy`);
         // Stacked etcd's intra-control-plane etcd rule goes, and the per-join token refreshes become
         // one shared refresh for the parallel joins; no control-plane node is renamed.
+        // Backups move with the etcd members.
         expect(removed.sort()).toEqual([
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::kubeadm-ha-control-plane-etcd",
+            `${COMMAND}::kubeadm-ha-cp-0-etcd-backup`,
+            `${COMMAND}::kubeadm-ha-cp-1-etcd-backup`,
             `${COMMAND}::kubeadm-ha-cp-1-token`,
+            `${COMMAND}::kubeadm-ha-cp-2-etcd-backup`,
             `${COMMAND}::kubeadm-ha-cp-2-token`,
         ]);
+        expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-2-etcd-backup`);
         expect(added).toContain(`${COMMAND}::kubeadm-ha-cp-0-join-token`);
+    });
+});
+
+describe("etcd backups", () => {
+    it("install on every stacked control-plane node once it has joined, from inside kubeadm's etcd pod", async () => {
+        const run = await runProgram({});
+        for (const [node, step] of [
+            ["0", "init"],
+            ["1", "join"],
+            ["2", "join"],
+        ]) {
+            const backup = run.named(`kubeadm-ha-cp-${node}-etcd-backup`);
+            expect(run.waitsFor(backup.name, `kubeadm-ha-cp-${node}-${step}`)).toBe(true);
+            expect(backup.inputs.create).toContain("ETCD_ACCESS=container");
+            expect(backup.inputs.create).toContain("RETENTION=48");
+            expect(backup.inputs.delete).toContain("systemctl disable --now kubeadm-ha-etcd-backup.timer");
+        }
+    });
+
+    it("install on every external member after the health gate, with the host's etcdctl", async () => {
+        const run = await runProgram({ etcdTopology: "external", etcdBackupRetention: "24" });
+        for (const i of [0, 1, 2]) {
+            const backup = run.named(`kubeadm-ha-etcd-${i}-etcd-backup`);
+            expect(run.waitsFor(backup.name, "kubeadm-ha-etcd-healthy")).toBe(true);
+            expect(backup.inputs.create).toContain(`ETCD_ENDPOINT=https://10.0.${16 * i}.${110 + i}:2379`);
+            expect(backup.inputs.create).toContain("RETENTION=24");
+        }
+        expect(run.resources.filter((r) => /-cp-\d-etcd-backup$/.test(r.name))).toEqual([]);
+    });
+
+    it("are off with a retention of 0", async () => {
+        const run = await runProgram({ etcdBackupRetention: "0" });
+        expect(run.resources.filter((r) => r.name.endsWith("-etcd-backup"))).toEqual([]);
     });
 });

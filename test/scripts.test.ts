@@ -1,5 +1,16 @@
 import { etcdFlags, renderEtcdUnit } from "../core/etcd";
-import { renderEtcdUserData, renderRemoteCommand, renderStepScript, renderUserData, RemoteStep, shellQuote } from "../core/scripts";
+import { externalBackupTarget, STACKED_BACKUP_TARGET } from "../core/backup";
+import {
+    ETCD_BACKUP_REMOVE,
+    renderEtcdBackupInstall,
+    renderEtcdBackupProgram,
+    renderEtcdUserData,
+    renderRemoteCommand,
+    renderStepScript,
+    renderUserData,
+    RemoteStep,
+    shellQuote,
+} from "../core/scripts";
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -34,6 +45,11 @@ describe("rendered scripts", () => {
         expect(shellcheck(renderUserData({ minor: "1.34" }))).toBe("");
         expect(shellcheck(renderUserData({ minor: "1.34", patch: "1.34.2" }))).toBe("");
         expect(shellcheck(renderEtcdUserData())).toBe("");
+        expect(shellcheck(renderEtcdBackupProgram())).toBe("");
+        expect(shellcheck(`#!/bin/bash\n${ETCD_BACKUP_REMOVE}`)).toBe("");
+        for (const target of [STACKED_BACKUP_TARGET, externalBackupTarget("10.0.0.110")]) {
+            expect(shellcheck(`#!/bin/bash\n${renderEtcdBackupInstall(target, 48)}`)).toBe("");
+        }
     });
 
     it.each(STEPS)("step %s passes shellcheck as a script and as the remote command line", (step, params) => {
