@@ -45,8 +45,6 @@ export interface KubeadmBootstrapArgs {
  * a replaced node gives up its etcd membership.
  */
 export class KubeadmBootstrap extends pulumi.ComponentResource {
-    /** The init and join commands; everything that needs a working API server depends on these. */
-    readonly steps: command.remote.Command[];
     /**
      * Passes once every node has joined and the API answers through the load balancer: the point
      * after which the deployer may talk to the cluster.
@@ -80,6 +78,7 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             return { plan, instance, identity, connection, placed, step };
         });
 
+        /** Each node's init or join step, by node index. */
         const done: command.remote.Command[] = [];
         // The token is recreated on the first node right before joins, so a join works however long
         // after init it runs (a replacement, a scale-up). Joins that wait for the same step share one
@@ -89,11 +88,11 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             if (!refreshes.has(after)) {
                 const joiners = args.order.filter((s) => s.action === "join" && s.after === after).map((s) => nodes[s.node]);
                 const first = nodes[0];
-                const name = joiners.length === 1 ? `${joiners[0].plan.name}-token` : `${nodes[after].plan.name}-join-token`;
+                const stepName = joiners.length === 1 ? `${joiners[0].plan.name}-token` : `${nodes[after].plan.name}-join-token`;
                 refreshes.set(
                     after,
                     remoteStep(
-                        name,
+                        stepName,
                         { instance: first.instance, connection: first.connection },
                         {
                             create: renderRemoteCommand("refresh-token"),
@@ -141,7 +140,6 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                 [refreshed, node.placed],
             );
         }
-        this.steps = done;
         // Stacked etcd: every control-plane node backs up its own member once it is part of the cluster.
         if (!args.externalEtcd && args.etcdBackupRetention > 0) {
             nodes.forEach((node, index) =>
