@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
-import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
+import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderControlPlaneStdin } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
 import { BootstrapStep } from "../core/plan";
 import { STACKED_BACKUP_TARGET } from "../core/backup";
@@ -39,10 +39,10 @@ export interface KubeadmBootstrapArgs {
 
 /**
  * Turns prepared instances into an HA control plane over SSH, with @pulumi/command:
- * wait for preparation ─► place PKI ─► kubeadm init on node 0 ─► (refresh token ─► kubeadm join) per
- * other node, in the planned order. Every step's secrets (keys, the token, kubeadm configuration)
- * travel on stdin; every script converges when re-run; a join's delete step runs `kubeadm reset` so
- * a replaced node gives up its etcd membership.
+ * wait for preparation ─► place PKI ─► kubeadm init on node 0 ─► kubeadm join on the other nodes, in
+ * the planned order. Every step's secrets (keys, the token, kubeadm configuration) travel on stdin;
+ * every script converges when re-run; every node's delete step runs `kubeadm reset`, so a replaced
+ * node gives up its etcd membership, and a replaced first node joins the live cluster.
  */
 export class KubeadmBootstrap extends pulumi.ComponentResource {
     /**
@@ -80,64 +80,31 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
 
         /** Each node's init or join step, by node index. */
         const done: command.remote.Command[] = [];
-        // The token is recreated on the first node right before joins, so a join works however long
-        // after init it runs (a replacement, a scale-up). Joins that wait for the same step share one
-        // refresh: parallel refreshes of one token would race.
-        const refreshes = new Map<number, command.remote.Command>();
-        const refreshTokenBefore = (after: number): command.remote.Command => {
-            if (!refreshes.has(after)) {
-                const joiners = args.order.filter((s) => s.action === "join" && s.after === after).map((s) => nodes[s.node]);
-                const first = nodes[0];
-                const stepName = joiners.length === 1 ? `${joiners[0].plan.name}-token` : `${nodes[after].plan.name}-join-token`;
-                refreshes.set(
-                    after,
-                    remoteStep(
-                        stepName,
-                        { instance: first.instance, connection: first.connection },
-                        {
-                            create: renderRemoteCommand("refresh-token"),
-                            stdin: token,
-                            // Runs again whenever one of the nodes it prepares for is replaced.
-                            triggers: joiners.map((j) => j.instance.id),
-                        },
-                        { parent: this, dependsOn: [done[after], done[0]] },
-                    ),
-                );
-            }
-            return refreshes.get(after)!;
-        };
         for (const { node: index, action, after } of args.order) {
             const node = nodes[index];
-            const params = pulumi.all([node.identity, args.endpointHost]).apply(([id, endpointHost]) => ({
-                NODE_NAME: id.nodeName,
-                NODE_IP: id.nodeIp,
-                ENDPOINT_HOST: endpointHost,
-            }));
-            if (action === "init") {
-                const config = pulumi.all([settings, node.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t)));
-                done[index] = node.step(
-                    "init",
-                    {
-                        create: params.apply((p) => renderRemoteCommand("kubeadm-init", p)),
-                        delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
-                        stdin: pulumi.secret(config),
-                    },
-                    [node.placed, ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])],
-                );
-                continue;
-            }
-            const refreshed = refreshTokenBefore(after!);
-            // Earlier nodes are already members; the join goes through the first whose API answers.
-            const apiServers = pulumi.all(nodes.slice(0, index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
-            const config = pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h)));
+            // The other nodes, earlier ones first: where a join (or a replaced first node) goes.
+            const others = [...nodes.slice(0, index), ...nodes.slice(index + 1)];
+            const params = pulumi
+                .all([node.identity, args.endpointHost, pulumi.all(others.map((n) => n.instance.privateIp))])
+                .apply(([id, endpointHost, ips]) => ({
+                    NODE_NAME: id.nodeName,
+                    NODE_IP: id.nodeIp,
+                    ENDPOINT_HOST: endpointHost,
+                    FIRST_NODE: String(action === "init"),
+                    API_SERVERS: ips.join(" "),
+                }));
+            const documents = pulumi
+                .all([settings, node.identity, token, caHash])
+                .apply(([s, id, t, h]) => renderControlPlaneStdin(joinDocuments(s, id, t, h), action === "init" ? initDocuments(s, id, t) : undefined));
+            const waitFor = action === "init" ? (args.externalEtcd ? [args.externalEtcd.healthGate] : []) : [done[after!]];
             done[index] = node.step(
-                "join",
+                action,
                 {
-                    create: pulumi.all([params, apiServers]).apply(([p, API_SERVERS]) => renderRemoteCommand("kubeadm-join", { ...p, API_SERVERS })),
+                    create: params.apply((p) => renderRemoteCommand("kubeadm-control-plane", p)),
                     delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
-                    stdin: pulumi.secret(config),
+                    stdin: pulumi.secret(documents),
                 },
-                [refreshed, node.placed],
+                [node.placed, ...waitFor],
             );
         }
         // Stacked etcd: every control-plane node backs up its own member once it is part of the cluster.

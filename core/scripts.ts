@@ -13,16 +13,7 @@ import { ETCD_RELEASE } from "./etcd";
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
 
 export type RemoteStep =
-    | "wait-for-prepare"
-    | "place-pki"
-    | "kubeadm-init"
-    | "kubeadm-join"
-    | "refresh-token"
-    | "reset-node"
-    | "etcd-member"
-    | "etcd-health"
-    | "api-reachable"
-    | "etcd-backup-install";
+    "wait-for-prepare" | "place-pki" | "kubeadm-control-plane" | "reset-node" | "etcd-member" | "etcd-health" | "api-reachable" | "etcd-backup-install";
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");

@@ -1,7 +1,7 @@
 /** Add-ons through @pulumi/kubernetes: the provider, the pod network and the alerting stack. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { ProgramRun, runProgram, UNKNOWN } from "./harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -53,7 +53,7 @@ describe.each([
 
     it("expose the metrics kubeadm binds to loopback, inside the security group", () => {
         if (!preview) {
-            const [, cluster] = (run.named("kubeadm-ha-cp-0-init").inputs.stdin as string).split("---\n").map((d) => parse(d));
+            const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin as string).map((d) => d.toJS());
             expect(cluster.controllerManager).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
             expect(cluster.scheduler).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
             expect(cluster.etcd.local.extraArgs).toEqual([{ name: "listen-metrics-urls", value: "http://0.0.0.0:2381" }]);

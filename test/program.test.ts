@@ -132,15 +132,16 @@ describe.each([
         for (const step of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
             expect(run.waitsFor("kubeadm-ha-api-reachable", step)).toBe(true);
         }
-        // The token is renewed on node 0 right before each join.
-        expect(run.waitsFor("kubeadm-ha-cp-2-token", "kubeadm-ha-cp-1-join")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-2-token")).toBe(true);
+        // Each joining node makes sure the bootstrap token exists itself, with a credential it mints
+        // from the cluster CA it holds: no step on another node.
+        if (!preview) expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("kubeadm kubeconfig user --client-name");
+        expect(run.ofType(COMMAND).filter((c) => /token/.test(c.name))).toEqual([]);
     });
 
     it("gives every remote step retries, timeouts, a replacement trigger and no previous output", () => {
         const commands = run.ofType(COMMAND);
-        // Per node: prepared, pki, init or join, etcd backup; two token refreshes; the API gate.
-        expect(commands).toHaveLength(3 * 4 + 2 + 1);
+        // Per node: prepared, pki, init or join, etcd backup; then the API gate.
+        expect(commands).toHaveLength(3 * 4 + 1);
         for (const c of commands) {
             // In preview the connection waits on the instance's address, so it is unknown as a whole.
             if (preview) expect(c.inputs.connection).toBe(UNKNOWN);
@@ -162,7 +163,7 @@ describe.each([
         for (const c of run.ofType(COMMAND)) {
             if (c.inputs.stdin !== undefined) expect([c.name, secretOrUnknown(c)]).toEqual([c.name, true]);
         }
-        for (const name of ["kubeadm-ha-cp-0-pki", "kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-1-token"]) {
+        for (const name of ["kubeadm-ha-cp-0-pki", "kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join"]) {
             expect(secretOrUnknown(run.named(name))).toBe(true);
         }
         const exposed = [
@@ -205,11 +206,14 @@ describe("the kubeadm configuration sent to the nodes", () => {
 
     it("inits node 0 with the NLB endpoint, its own name and address, and the bootstrap token", () => {
         const docs = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
+        // The init documents, then node 0's own JoinConfiguration, for when it replaces a lost node 0.
         expect(docs.map((d) => `${d.apiVersion}/${d.kind}`)).toEqual([
             "kubeadm.k8s.io/v1beta4/InitConfiguration",
             "kubeadm.k8s.io/v1beta4/ClusterConfiguration",
             "kubelet.config.k8s.io/v1beta1/KubeletConfiguration",
+            "kubeadm.k8s.io/v1beta4/JoinConfiguration",
         ]);
+        expect(docs[3].controlPlane.localAPIEndpoint.advertiseAddress).toBe("10.0.0.10");
         const [init, cluster, kubelet] = docs;
         expect(init.bootstrapTokens[0].token).toBe(token(run));
         expect(init.nodeRegistration).toEqual({
@@ -241,6 +245,10 @@ describe("the kubeadm configuration sent to the nodes", () => {
         expect(join.nodeRegistration.name).toBe("ip-10-0-32-12.ec2.internal");
         // Earlier members are where the join may go while the NLB has no healthy target yet.
         expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("API_SERVERS='10.0.0.10 10.0.16.11'");
+        expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("FIRST_NODE='false'");
+        // A replacement of node 0 finds the live cluster through the others and joins it.
+        expect(run.named("kubeadm-ha-cp-0-init").inputs.create).toContain("API_SERVERS='10.0.16.11 10.0.32.12'");
+        expect(run.named("kubeadm-ha-cp-0-init").inputs.create).toContain("FIRST_NODE='true'");
     });
 
     it("places the shared CAs on every node and the etcd CA key only with stacked etcd", () => {
@@ -358,10 +366,7 @@ describe.each([
     it("joins control-plane nodes in parallel: they change no etcd membership", () => {
         expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
         expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(false);
-        // One token refresh serves both joins; two in parallel would race on the same token.
-        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-join-token")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-join-token")).toBe(true);
-        expect(run.named("kubeadm-ha-cp-0-join-token").inputs.triggers).toHaveLength(2);
+        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-init")).toBe(true);
     });
 
     it("points kubeadm at every member and gives API servers only a client certificate", () => {
@@ -417,19 +422,15 @@ describe("switching the etcd topology", () => {
         ]);
         expect(added).toContain("kubeadm-ha:etcd:EtcdCluster::kubeadm-ha");
         expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-healthy`);
-        // Stacked etcd's intra-control-plane etcd rule goes, and the per-join token refreshes become
-        // one shared refresh for the parallel joins; no control-plane node is renamed.
-        // Backups move with the etcd members.
+        // Stacked etcd's intra-control-plane etcd rule goes, and backups move with the etcd members;
+        // no control-plane node is renamed.
         expect(removed.sort()).toEqual([
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::kubeadm-ha-control-plane-etcd",
             `${COMMAND}::kubeadm-ha-cp-0-etcd-backup`,
             `${COMMAND}::kubeadm-ha-cp-1-etcd-backup`,
-            `${COMMAND}::kubeadm-ha-cp-1-token`,
             `${COMMAND}::kubeadm-ha-cp-2-etcd-backup`,
-            `${COMMAND}::kubeadm-ha-cp-2-token`,
         ]);
         expect(added).toContain(`${COMMAND}::kubeadm-ha-etcd-2-etcd-backup`);
-        expect(added).toContain(`${COMMAND}::kubeadm-ha-cp-0-join-token`);
     });
 });
 

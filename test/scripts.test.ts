@@ -12,17 +12,25 @@ import {
     shellQuote,
 } from "../core/scripts";
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { KubeadmDocument, renderControlPlaneStdin, renderDocuments } from "../core/kubeadm";
 import { PkiFile, renderPkiBundle } from "../core/pki";
 import { shellcheck, tempDir } from "./tools";
 
 const STEPS: [RemoteStep, Record<string, string>][] = [
     ["wait-for-prepare", {}],
     ["place-pki", {}],
-    ["kubeadm-init", { NODE_NAME: "ip-10-0-0-10.ec2.internal", NODE_IP: "10.0.0.10", ENDPOINT_HOST: "api.example" }],
-    ["kubeadm-join", { NODE_NAME: "n1", NODE_IP: "10.0.16.10", ENDPOINT_HOST: "api.example", API_SERVERS: "10.0.0.10" }],
-    ["refresh-token", {}],
+    [
+        "kubeadm-control-plane",
+        {
+            NODE_NAME: "ip-10-0-0-10.ec2.internal",
+            NODE_IP: "10.0.0.10",
+            ENDPOINT_HOST: "api.example",
+            FIRST_NODE: "true",
+            API_SERVERS: "10.0.16.11 10.0.32.12",
+        },
+    ],
     ["reset-node", { NODE_NAME: "n1" }],
     ["place-pki", { PKI_DIR: "/etc/etcd/pki", STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki" }],
     [
@@ -114,5 +122,29 @@ describe("remote steps, run for real in a scratch directory", () => {
         expect(result.status).toBe(1);
         expect(result.stderr).toContain("joining with <redacted-token>");
         expect(result.stderr).not.toMatch(/abcdef\.0123456789abcdef|secret|PRIVATE KEY/);
+    });
+});
+
+describe("the control-plane step's stdin", () => {
+    it("splits into init and join documents exactly as the node's awk program does", () => {
+        const joinDocs = [{ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "JoinConfiguration", discovery: {} }] as unknown as KubeadmDocument[];
+        const init = [
+            { apiVersion: "kubeadm.k8s.io/v1beta4", kind: "InitConfiguration" },
+            { apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration" },
+        ] as unknown as KubeadmDocument[];
+        const script = readFileSync(join(__dirname, "..", "scripts", "remote", "kubeadm-control-plane.sh"), "utf8");
+        const awk = /awk -v init="\$init_config" -v join="\$join_config" '([\s\S]*?)' "\$documents"/.exec(script)![1];
+        const dir = tempDir("split");
+        const split = (stdin: string) => {
+            const result = spawnSync("awk", ["-v", `init=${dir}/init.yaml`, "-v", `join=${dir}/join.yaml`, awk], { input: stdin, encoding: "utf8" });
+            expect(result.status).toBe(0);
+            const read = (f: string) => (existsSync(f) ? readFileSync(f, "utf8") : "");
+            const out = { init: read(`${dir}/init.yaml`), join: read(`${dir}/join.yaml`) };
+            rmSync(`${dir}/init.yaml`, { force: true });
+            rmSync(`${dir}/join.yaml`, { force: true });
+            return out;
+        };
+        expect(split(renderControlPlaneStdin(joinDocs, init))).toEqual({ init: renderDocuments(init), join: renderDocuments(joinDocs) });
+        expect(split(renderControlPlaneStdin(joinDocs))).toEqual({ init: "", join: renderDocuments(joinDocs) });
     });
 });

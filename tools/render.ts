@@ -86,7 +86,7 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
         write(join(node, "steps", `${step}.sh`), command.inputs.create);
         if (command.inputs.delete) write(join(node, "steps", `${step}.on-delete.sh`), command.inputs.delete);
         const stdin: string | undefined = command.inputs.stdin;
-        if (stdin?.startsWith("apiVersion:")) {
+        if (stdin?.includes("apiVersion: kubeadm.k8s.io/")) {
             write(join(node, "steps", `${step}.kubeadm.yaml`), stdin);
         } else if (stdin && /^0[0-7]{3} \S+ \S+$/m.test(stdin)) {
             for (const file of pkiFiles(stdin)) write(join(node, "pki", file.path), file.content);
