@@ -86,80 +86,69 @@ export class Network extends pulumi.ComponentResource {
         });
         this.subnetIdByZone = Object.fromEntries(args.subnets.map((plan, i) => [plan.zone, this.subnets[i].id]));
 
-        const group = (suffix: string, description: string) =>
-            new aws.ec2.SecurityGroup(`${name}-${suffix}`, { vpcId: this.vpc.id, description, tags: tags(suffix) }, { parent: this.vpc });
-        this.loadBalancerSecurityGroup = group("api-lb", "kubeadm-ha API load balancer");
-        this.controlPlaneSecurityGroup = group("control-plane", "kubeadm-ha control-plane nodes");
-        const cpId = this.controlPlaneSecurityGroup.id;
-        const fromCidrs = (cidrs: string[]) => cidrs.map((cidr) => ({ cidr }));
-        const vpcSource = { cidr: args.vpcCidr };
+        /** A security group of one tier, with its ingress rules (named <name>-<suffix>-<rule>) and open egress. */
+        const group = (suffix: string, description: string, rules: (self: pulumi.Output<string>) => IngressRule[]) => {
+            const sg = new aws.ec2.SecurityGroup(`${name}-${suffix}`, { vpcId: this.vpc.id, description, tags: tags(suffix) }, { parent: this.vpc });
+            this.rules(`${name}-${suffix}`, sg, rules(sg.id));
+            return sg;
+        };
+        const between = (from: pulumi.Output<string>) => ({ securityGroup: from });
+        // The VPC is a source of the API too: nodes reach it through the NLB (kubelets, hairpin), and the
+        // NLB forwards and health-checks from its private addresses (client IP preservation is off).
+        const apiRules = (description: string): IngressRule[] =>
+            [...args.apiAllowedCidrs, args.vpcCidr].map((cidr, i) => ({ name: `api-${i}`, description, port: PORTS.apiServer, from: { cidr } }));
+        const sshRules: IngressRule[] = args.sshAllowedCidrs.map((cidr, i) => ({
+            name: `ssh-${i}`,
+            description: "SSH from the deployer",
+            port: PORTS.ssh,
+            from: { cidr },
+        }));
 
-        // The load balancer filters clients by apiAllowedCidrs. The VPC is allowed too: nodes reach the
-        // API through it (kubelets, kube-proxy, hairpin).
-        this.rules(`${name}-api-lb`, this.loadBalancerSecurityGroup, [
-            ...[...fromCidrs(args.apiAllowedCidrs), vpcSource].map((from, i) => ({
-                name: `api-${i}`,
-                description: "Kubernetes API through the load balancer",
-                port: PORTS.apiServer,
-                from,
-            })),
-        ]);
-        // The NLB forwards and health-checks from its private addresses (client IP preservation is off),
-        // which the VPC rule covers; apiAllowedCidrs also reach a node directly, e.g. in a failover drill.
-        const controlPlaneRules: IngressRule[] = [
-            ...[...fromCidrs(args.apiAllowedCidrs), vpcSource].map((from, i) => ({
-                name: `api-${i}`,
-                description: "Kubernetes API from allowed clients, the load balancer and the VPC",
-                port: PORTS.apiServer,
-                from,
-            })),
-            ...fromCidrs(args.sshAllowedCidrs).map((from, i) => ({ name: `ssh-${i}`, description: "SSH from the deployer", port: PORTS.ssh, from })),
-            { name: "kubelet", description: "kubelet API between control-plane nodes", port: PORTS.kubelet, from: { securityGroup: cpId } },
+        // The load balancer filters clients by apiAllowedCidrs.
+        this.loadBalancerSecurityGroup = group("api-lb", "kubeadm-ha API load balancer", () => apiRules("Kubernetes API through the load balancer"));
+        // apiAllowedCidrs also reach a node directly, e.g. in a failover drill.
+        this.controlPlaneSecurityGroup = group("control-plane", "kubeadm-ha control-plane nodes", (cp) => [
+            ...apiRules("Kubernetes API from allowed clients, the load balancer and the VPC"),
+            ...sshRules,
+            { name: "kubelet", description: "kubelet API between control-plane nodes", port: PORTS.kubelet, from: between(cp) },
             {
                 name: "controller-manager",
                 description: "kube-controller-manager between control-plane nodes",
                 port: PORTS.controllerManager,
-                from: { securityGroup: cpId },
+                from: between(cp),
             },
-            { name: "scheduler", description: "kube-scheduler between control-plane nodes", port: PORTS.scheduler, from: { securityGroup: cpId } },
-        ];
-        if (args.etcdTopology === "stacked") {
-            controlPlaneRules.push({
-                name: "etcd",
-                description: "stacked etcd client and peer between control-plane nodes",
-                port: [PORTS.etcdClient, PORTS.etcdPeer],
-                from: { securityGroup: cpId },
-            });
-        }
-        for (const { protocol, port, what } of CNI_PORTS[args.cni]) {
-            controlPlaneRules.push({ name: `${args.cni}-${port}`, description: `${what} between nodes`, protocol, port, from: { securityGroup: cpId } });
-        }
-        if (args.monitoring) {
-            controlPlaneRules.push({
-                name: "node-exporter",
-                description: "node-exporter metrics between nodes",
-                port: PORTS.nodeExporter,
-                from: { securityGroup: cpId },
-            });
-            if (args.etcdTopology === "stacked") {
-                controlPlaneRules.push({
-                    name: "etcd-metrics",
-                    description: "stacked etcd metrics between nodes",
-                    port: PORTS.etcdMetrics,
-                    from: { securityGroup: cpId },
-                });
-            }
-        }
-        this.rules(`${name}-control-plane`, this.controlPlaneSecurityGroup, controlPlaneRules);
-
+            { name: "scheduler", description: "kube-scheduler between control-plane nodes", port: PORTS.scheduler, from: between(cp) },
+            ...(args.etcdTopology === "stacked"
+                ? [
+                      {
+                          name: "etcd",
+                          description: "stacked etcd client and peer between control-plane nodes",
+                          port: [PORTS.etcdClient, PORTS.etcdPeer] as [number, number],
+                          from: between(cp),
+                      },
+                  ]
+                : []),
+            ...CNI_PORTS[args.cni].map(({ protocol, port, what }) => ({
+                name: `${args.cni}-${port}`,
+                description: `${what} between nodes`,
+                protocol,
+                port,
+                from: between(cp),
+            })),
+            ...(args.monitoring
+                ? [{ name: "node-exporter", description: "node-exporter metrics between nodes", port: PORTS.nodeExporter, from: between(cp) }]
+                : []),
+            ...(args.monitoring && args.etcdTopology === "stacked"
+                ? [{ name: "etcd-metrics", description: "stacked etcd metrics between nodes", port: PORTS.etcdMetrics, from: between(cp) }]
+                : []),
+        ]);
+        const cpId = this.controlPlaneSecurityGroup.id;
         if (args.etcdTopology === "external") {
-            const etcd = group("etcd", "kubeadm-ha external etcd members");
-            this.etcdSecurityGroup = etcd;
-            this.rules(`${name}-etcd`, etcd, [
-                { name: "client-cp", description: "etcd clients: the API servers", port: PORTS.etcdClient, from: { securityGroup: cpId } },
-                { name: "client-etcd", description: "etcd clients: members and their health checks", port: PORTS.etcdClient, from: { securityGroup: etcd.id } },
-                { name: "peer", description: "etcd peer traffic between members", port: PORTS.etcdPeer, from: { securityGroup: etcd.id } },
-                ...fromCidrs(args.sshAllowedCidrs).map((from, i) => ({ name: `ssh-${i}`, description: "SSH from the deployer", port: PORTS.ssh, from })),
+            this.etcdSecurityGroup = group("etcd", "kubeadm-ha external etcd members", (etcd) => [
+                { name: "client-cp", description: "etcd clients: the API servers", port: PORTS.etcdClient, from: between(cpId) },
+                { name: "client-etcd", description: "etcd clients: members and their health checks", port: PORTS.etcdClient, from: between(etcd) },
+                { name: "peer", description: "etcd peer traffic between members", port: PORTS.etcdPeer, from: between(etcd) },
+                ...sshRules,
             ]);
         }
 
