@@ -261,8 +261,7 @@ class Reader {
     ) {}
 
     private raw(name: ConfigKey): string | undefined {
-        const value = this.lookup(name);
-        return value === undefined ? undefined : value;
+        return this.lookup(name);
     }
 
     private fail(name: ConfigKey, raw: string, why: string): undefined {
@@ -271,10 +270,10 @@ class Reader {
     }
 
     string(name: ConfigKey, check: (v: string) => string | undefined): string | undefined {
-        const raw = this.raw(name);
-        const value = raw ?? (DEFAULTS[name] as string);
-        const why = check(value);
-        return why === undefined ? value : this.fail(name, value, why);
+        return this.custom(name, (v) => {
+            const why = check(v);
+            return why === undefined ? { value: v } : { error: why };
+        });
     }
 
     custom<T>(name: ConfigKey, parse: (v: string) => { value: T } | { error: string }): T | undefined {
@@ -326,13 +325,12 @@ class Reader {
     }
 
     cidr(name: ConfigKey, minPrefix: number, maxPrefix: number, reason: string): Cidr | undefined {
-        const value = this.raw(name) ?? (DEFAULTS[name] as string);
-        const parsed = parseCidr(value);
-        if (!isCidr(parsed)) return this.fail(name, value, parsed.error);
-        if (parsed.prefix < minPrefix || parsed.prefix > maxPrefix) {
-            return this.fail(name, value, `must be a block from /${minPrefix} to /${maxPrefix} (${reason})`);
-        }
-        return parsed;
+        return this.custom(name, (v) => {
+            const parsed = parseCidr(v);
+            if (!isCidr(parsed)) return parsed;
+            if (parsed.prefix < minPrefix || parsed.prefix > maxPrefix) return { error: `must be a block from /${minPrefix} to /${maxPrefix} (${reason})` };
+            return { value: parsed };
+        });
     }
 
     cidrList(name: ConfigKey): string[] | undefined {

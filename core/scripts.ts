@@ -39,27 +39,22 @@ function assignments(params: Record<string, string>): string {
         .join("");
 }
 
-/** EC2 user data: node preparation, with the Kubernetes version as its only parameters. */
-export function renderUserData(version: KubernetesVersion): string {
-    return (
-        "#!/usr/bin/env bash\n" +
-        "# kubeadm-ha node preparation. Holds no secret: EC2 user data is readable through the API.\n" +
-        assignments({ KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }) +
-        body(read("prepare-node.sh"))
-    );
+/** EC2 user data: a preparation script with its parameters. Holds no secret: user data is readable through the API. */
+function userData(what: string, params: Record<string, string>, script: string): string {
+    return `#!/usr/bin/env bash\n# kubeadm-ha ${what} preparation. Holds no secret: EC2 user data is readable through the API.\n${assignments(params)}${body(read(script))}`;
 }
 
-/** EC2 user data of an external etcd member: the pinned, checksum-verified etcd release. */
+/** Control-plane node preparation, with the Kubernetes version as its only parameters. */
+export function renderUserData(version: KubernetesVersion): string {
+    return userData("node", { KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }, "prepare-node.sh");
+}
+
+/** External etcd member preparation: the pinned, checksum-verified etcd release. */
 export function renderEtcdUserData(): string {
-    return (
-        "#!/usr/bin/env bash\n" +
-        "# kubeadm-ha etcd member preparation. Holds no secret: EC2 user data is readable through the API.\n" +
-        assignments({
-            ETCD_VERSION: ETCD_RELEASE.version,
-            ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64,
-            ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64,
-        }) +
-        body(read("prepare-etcd-node.sh"))
+    return userData(
+        "etcd member",
+        { ETCD_VERSION: ETCD_RELEASE.version, ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64, ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64 },
+        "prepare-etcd-node.sh",
     );
 }
 
