@@ -54,6 +54,8 @@ export interface RunOptions {
     preview?: boolean;
     /** Zones the mocked region offers. */
     regionZones?: string[];
+    /** Instance types a zone does not offer (zone → types); every type is offered everywhere else. */
+    notOffered?: Record<string, string[]>;
     /**
      * Loads modules in a fresh registry, so each run has its own Pulumi runtime (tests pass
      * jest.isolateModules; a one-shot tool can load directly).
@@ -255,6 +257,19 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                             const facts = INSTANCE_TYPES[args.inputs.instanceType];
                             if (!facts) throw new Error(`InvalidInstanceType: ${args.inputs.instanceType}`);
                             return { instanceType: args.inputs.instanceType, ...facts };
+                        }
+                        case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {
+                            const filter = (name: string): string[] | undefined => args.inputs.filters?.find((f: any) => f.name === name)?.values;
+                            const types = filter("instance-type") ?? Object.keys(INSTANCE_TYPES);
+                            const zones = filter("location") ?? options.regionZones ?? REGION_ZONES;
+                            const offered = zones.flatMap((zone) =>
+                                types.filter((type) => !options.notOffered?.[zone]?.includes(type)).map((type) => ({ type, zone })),
+                            );
+                            return {
+                                instanceTypes: offered.map((o) => o.type),
+                                locations: offered.map((o) => o.zone),
+                                locationTypes: offered.map(() => args.inputs.locationType ?? "region"),
+                            };
                         }
                         case "aws:ec2/getAmi:getAmi": {
                             const arch = args.inputs.filters.find((f: any) => f.name === "architecture").values[0];
