@@ -15,14 +15,22 @@ export interface ApiLoadBalancerArgs {
 }
 
 /**
- * Health check timing. An API server that stops answering leaves rotation after
- * unhealthyThreshold x interval = 2 x 10 s = 20 s, and a recovered one returns as fast; both within the
- * 40 s node-monitor grace period, so kubelets behind the NLB barely notice a failover. The timeout
- * stays below the interval so checks never overlap.
+ * Health check timing, at the floor AWS allows for a Network Load Balancer target group (ELBv2
+ * CreateTargetGroup: interval 5-300 s, timeout 2-120 s, healthy and unhealthy thresholds 2-10).
+ *
+ *   detection = unhealthyThreshold x interval = 2 x 5 s = 10 s   a dead API server leaves rotation
+ *   recovery  = healthyThreshold   x interval = 2 x 5 s = 10 s   a recovered one returns as fast
+ *
+ * A server that refuses or resets the check fails it at once; one that hangs fails it when the 3 s
+ * timeout runs out, so a hung server leaves rotation at most 3 s later than a dead one. The timeout
+ * stays below the interval so checks never overlap. Both times are well inside the 40 s node-monitor
+ * grace period, so kubelets behind the NLB barely notice a failover. `/readyz` (healthCheckPath)
+ * still drains faster: an API server that is shutting down fails it before it stops serving.
+ * The policy pack's `api-health-check-https` rule holds detection to at most 10 s.
  */
 export const HEALTH_CHECK = {
-    intervalSeconds: 10,
-    timeoutSeconds: 5,
+    intervalSeconds: 5,
+    timeoutSeconds: 3,
     healthyThreshold: 2,
     unhealthyThreshold: 2,
 } as const;

@@ -66,19 +66,50 @@ export const controlPlaneSpread: StackValidationPolicy = {
     },
 };
 
-export const apiHealthCheck = resourcePolicy(
-    "api-health-check-https",
-    "The API target group health-checks HTTPS on 6443 at a health path (a TCP check passes on a wedged API server).",
-    TARGET_GROUP,
-    (props, report) => {
+/**
+ * How long a dead API server may stay in rotation: interval x unhealthy threshold. 10 s is the floor a
+ * Network Load Balancer allows (5 s interval, threshold 2); loosen it with the policy pack config, e.g.
+ * `{"api-health-check-https": {"maxDetectionSeconds": 30}}` passed by `--policy-pack-config`.
+ */
+export const MAX_DETECTION_SECONDS = 10;
+/** What AWS uses for an NLB target group's health check when the program leaves a value unset. */
+const NLB_DEFAULT_INTERVAL_SECONDS = 30;
+const NLB_DEFAULT_UNHEALTHY_THRESHOLD = 2;
+
+export const apiHealthCheck: ResourceValidationPolicy = {
+    name: "api-health-check-https",
+    description:
+        "The API target group health-checks HTTPS on 6443 at a health path (a TCP check passes on a wedged API server) and takes a dead API server out within maxDetectionSeconds (interval x unhealthy threshold).",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            maxDetectionSeconds: {
+                type: "integer",
+                default: MAX_DETECTION_SECONDS,
+                minimum: MAX_DETECTION_SECONDS,
+                description: "Longest allowed interval x unhealthy threshold, in seconds; 10 is the least an NLB allows.",
+            },
+        },
+    },
+    validateResource: (args, report) => {
+        if (args.type !== TARGET_GROUP) return;
+        const props = args.props;
         if (props.port !== 6443) return;
         const check = props.healthCheck ?? {};
         if (check.protocol !== "HTTPS") report(`the API health check uses ${check.protocol ?? "the default protocol"}; it must be HTTPS`);
         if (check.port !== undefined && check.port !== "6443" && check.port !== "traffic-port")
             report(`the API health check probes port ${check.port}; it must be 6443`);
         if (!HEALTH_PATHS.includes(check.path)) report(`the API health check path is ${check.path ?? "unset"}; use one of ${HEALTH_PATHS.join(", ")}`);
+        const maxSeconds = args.getConfig<{ maxDetectionSeconds?: number }>().maxDetectionSeconds ?? MAX_DETECTION_SECONDS;
+        const interval = check.interval ?? NLB_DEFAULT_INTERVAL_SECONDS;
+        const threshold = check.unhealthyThreshold ?? NLB_DEFAULT_UNHEALTHY_THRESHOLD;
+        if (interval * threshold > maxSeconds) {
+            report(
+                `the API health check takes a dead API server out after ${interval} s x ${threshold} = ${interval * threshold} s; at most ${maxSeconds} s is allowed (interval 5, unhealthyThreshold 2 reach 10 s)`,
+            );
+        }
     },
-);
+};
 
 export const noPrivatePortsToWorld: ResourceValidationPolicy = {
     name: "no-private-ports-to-world",

@@ -1,6 +1,15 @@
 /** The policy pack, both ways: the program's own resources pass; a broken resource of each kind is reported. */
 import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import { apiHealthCheck, controlPlaneSpread, encryptedRootVolume, imdsV2, noPrivatePortsToWorld, noSecretsInUserData, policies } from "../policy/policies";
+import {
+    apiHealthCheck,
+    controlPlaneSpread,
+    encryptedRootVolume,
+    imdsV2,
+    MAX_DETECTION_SECONDS,
+    noPrivatePortsToWorld,
+    noSecretsInUserData,
+    policies,
+} from "../policy/policies";
 import { ProgramRun, runProgram } from "./harness";
 
 type ResourceLike = { type: string; name: string; props: Record<string, any> };
@@ -9,12 +18,22 @@ function notApplicable(reason?: string): never {
     throw new Error(`not applicable: ${reason}`);
 }
 
-/** Violations a resource policy reports for one resource. */
-async function resourceViolations(policy: (typeof policies)[number], resource: ResourceLike): Promise<string[]> {
+/**
+ * Violations a resource policy reports for one resource. `config` is the policy's entry in the policy
+ * pack config; as the Pulumi CLI does, its schema's defaults fill what it leaves out.
+ */
+async function resourceViolations(policy: (typeof policies)[number], resource: ResourceLike, config: Record<string, unknown> = {}): Promise<string[]> {
     if (!("validateResource" in policy) || !policy.validateResource) return [];
     const reported: string[] = [];
     const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
-    const args = { ...resource, urn: `urn:pulumi:test::kubeadm-ha::${resource.type}::${resource.name}`, notApplicable } as unknown as ResourceValidationArgs;
+    const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).map(([key, schema]) => [key, schema.default]));
+    const getConfig = () => ({ ...defaults, ...config });
+    const args = {
+        ...resource,
+        urn: `urn:pulumi:test::kubeadm-ha::${resource.type}::${resource.name}`,
+        notApplicable,
+        getConfig,
+    } as unknown as ResourceValidationArgs;
     for (const validate of validations) await validate(args, (message) => reported.push(message));
     return reported;
 }
@@ -79,18 +98,42 @@ describe("broken resources are reported", () => {
         ).toEqual(["user data contains what looks like a kubeadm bootstrap token"]);
     });
 
+    const group = (healthCheck: Record<string, unknown>): ResourceLike => ({
+        type: "aws:lb/targetGroup:TargetGroup",
+        name: "api",
+        props: { port: 6443, healthCheck: { interval: 5, unhealthyThreshold: 2, ...healthCheck } },
+    });
+
     it("a TCP or HTTP health check on the API", async () => {
-        const group = (healthCheck: Record<string, unknown>): ResourceLike => ({
-            type: "aws:lb/targetGroup:TargetGroup",
-            name: "api",
-            props: { port: 6443, healthCheck },
-        });
         expect(await resourceViolations(apiHealthCheck, group({ protocol: "TCP", port: "6443" }))).toEqual([
             "the API health check uses TCP; it must be HTTPS",
             "the API health check path is unset; use one of /healthz, /readyz, /livez",
         ]);
         expect(await resourceViolations(apiHealthCheck, group({ protocol: "HTTPS", port: "443", path: "/healthz" }))).toEqual([
             "the API health check probes port 443; it must be 6443",
+        ]);
+    });
+
+    it("an API health check that keeps a dead API server in rotation longer than 10 s", async () => {
+        const https = { protocol: "HTTPS", port: "6443", path: "/readyz" };
+        expect(MAX_DETECTION_SECONDS).toBe(10);
+        expect(await resourceViolations(apiHealthCheck, group({ ...https, interval: 5, unhealthyThreshold: 2 }))).toEqual([]);
+        expect(await resourceViolations(apiHealthCheck, group({ ...https, interval: 10, unhealthyThreshold: 2 }))).toEqual([
+            "the API health check takes a dead API server out after 10 s x 2 = 20 s; at most 10 s is allowed (interval 5, unhealthyThreshold 2 reach 10 s)",
+        ]);
+        expect(await resourceViolations(apiHealthCheck, group({ ...https, interval: 5, unhealthyThreshold: 3 }))).toHaveLength(1);
+        // Left unset, AWS checks an NLB target every 30 s and needs 2 failures: 60 s.
+        expect(await resourceViolations(apiHealthCheck, group({ ...https, interval: undefined, unhealthyThreshold: undefined }))).toEqual([
+            "the API health check takes a dead API server out after 30 s x 2 = 60 s; at most 10 s is allowed (interval 5, unhealthyThreshold 2 reach 10 s)",
+        ]);
+    });
+
+    it("a looser detection bound set in the policy pack config", async () => {
+        const slow = group({ protocol: "HTTPS", port: "6443", path: "/healthz", interval: 10, unhealthyThreshold: 2 });
+        expect(apiHealthCheck.configSchema?.properties.maxDetectionSeconds).toMatchObject({ type: "integer", default: 10, minimum: 10 });
+        expect(await resourceViolations(apiHealthCheck, slow, { maxDetectionSeconds: 20 })).toEqual([]);
+        expect(await resourceViolations(apiHealthCheck, slow, { maxDetectionSeconds: 15 })).toEqual([
+            "the API health check takes a dead API server out after 10 s x 2 = 20 s; at most 15 s is allowed (interval 5, unhealthyThreshold 2 reach 10 s)",
         ]);
     });
 

@@ -76,8 +76,8 @@ describe.each([
             port: "6443",
             path: "/healthz",
             matcher: "200",
-            interval: 10,
-            timeout: 5,
+            interval: 5,
+            timeout: 3,
             healthyThreshold: 2,
             unhealthyThreshold: 2,
         });
