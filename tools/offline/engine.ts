@@ -252,7 +252,7 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                     invokes.push({ token: args.token, inputs: args.inputs });
                     switch (args.token) {
                         case "aws:index/getAvailabilityZones:getAvailabilityZones":
-                            return { names: options.regionZones ?? REGION_ZONES };
+                            return { names: options.regionZones ?? REGION_ZONES, region: (options.regionZones ?? REGION_ZONES)[0]?.slice(0, -1) };
                         case "aws:ec2/getInstanceType:getInstanceType": {
                             const facts = INSTANCE_TYPES[args.inputs.instanceType];
                             if (!facts) throw new Error(`InvalidInstanceType: ${args.inputs.instanceType}`);
