@@ -19,7 +19,7 @@ import { Network } from "./components/network";
 import { resolveNodeImage } from "./components/node-image";
 import { ClusterPki } from "./components/pki";
 import { SshKey } from "./components/ssh-key";
-import { beforeAnyResource, loadStackConfig } from "./components/stack-config";
+import { beforeAnyResource, checkInstanceTypeOfferings, loadStackConfig } from "./components/stack-config";
 
 export = async () => {
     const { config, plan, controlPlaneImage, etcdImage } = await beforeAnyResource(async () => {
@@ -29,6 +29,7 @@ export = async () => {
         const controlPlaneImage = await resolveNodeImage("instanceType", config.instanceType, MIN_CONTROL_PLANE, config.ami);
         const etcdImage =
             config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
+        await checkInstanceTypeOfferings(config, plan);
         return { config, plan, controlPlaneImage, etcdImage };
     });
     const name = config.clusterName;

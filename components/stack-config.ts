@@ -1,5 +1,7 @@
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseConfig, ParsedConfig } from "../core/config";
+import { ClusterConfig, ConfigError, InstanceTypeNeed, offeringProblems, parseConfig, ParsedConfig, PROJECT } from "../core/config";
+import { ClusterPlan } from "../core/plan";
 
 /**
  * Runs the part of the program that may still reject the configuration (parsing, zone and instance
@@ -17,12 +19,45 @@ export async function beforeAnyResource<T>(work: () => T | Promise<T>): Promise<
     }
 }
 
+/** The keys the stack sets in the project's namespace, without the prefix (declared or not). */
+function keysSetInProject(): string[] {
+    const prefix = `${PROJECT}:`;
+    return Object.keys(pulumi.runtime.allConfig())
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => k.slice(prefix.length));
+}
+
 /** The stack's configuration, validated; warnings are reported through the engine. */
 export function loadStackConfig(): ParsedConfig {
     const config = new pulumi.Config();
-    const parsed = parseConfig((key) => config.get(key));
+    const parsed = parseConfig((key) => config.get(key), keysSetInProject());
     for (const warning of parsed.warnings) {
         pulumi.log.warn(warning);
     }
     return parsed;
+}
+
+/**
+ * Asks EC2 which of the stack's instance types each chosen zone offers (one DescribeInstanceTypeOfferings
+ * call) and fails, naming the type and the zones that lack it, before any resource is declared.
+ */
+export async function checkInstanceTypeOfferings(config: ClusterConfig, plan: ClusterPlan): Promise<void> {
+    const needs: InstanceTypeNeed[] = [
+        { configKey: "instanceType", instanceType: config.instanceType, zones: plan.controlPlane.map((n) => n.zone) },
+        ...(plan.etcd.length > 0
+            ? [{ configKey: "etcdInstanceType" as const, instanceType: config.etcdInstanceType, zones: plan.etcd.map((n) => n.zone) }]
+            : []),
+    ];
+    const offerings = await aws.ec2.getInstanceTypeOfferings({
+        locationType: "availability-zone",
+        filters: [
+            { name: "instance-type", values: [...new Set(needs.map((n) => n.instanceType))] },
+            { name: "location", values: [...new Set(needs.flatMap((n) => n.zones))] },
+        ],
+    });
+    const offered = offerings.instanceTypes.map((instanceType, i) => ({ instanceType, zone: offerings.locations[i] }));
+    const problems = offeringProblems(needs, offered);
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
 }

@@ -5,6 +5,7 @@
  * a lookup function, so the program, the tests and any offline tool validate exactly the same way.
  * The defaults here are the defaults in Pulumi.yaml; a test keeps the two in step.
  */
+import { distance } from "fastest-levenshtein";
 import { Cidr, formatCidr, isCidr, overlaps, parseCidr } from "./cidr";
 
 export const PROJECT = "kubeadm-ha";
@@ -14,6 +15,18 @@ export const ETCD_TOPOLOGIES: readonly EtcdTopology[] = ["stacked", "external"];
 
 export const CNIS = ["calico", "cilium", "none"] as const;
 export type Cni = (typeof CNIS)[number];
+
+/**
+ * CPU credit modes of burstable instances. AWS launches T3, T3a and T4g as `unlimited` unless told
+ * otherwise, which bills every vCPU-hour above the baseline; `standard` throttles to the baseline.
+ */
+export const CPU_CREDITS = ["standard", "unlimited"] as const;
+export type CpuCredits = (typeof CPU_CREDITS)[number];
+
+/** Burstable families (t2, t3, t3a, t4g): the only ones a credit specification applies to. */
+export function isBurstable(instanceType: string): boolean {
+    return /^t\d+[a-z]*\./.test(instanceType);
+}
 
 /** Health paths an anonymous client may read under kubeadm's default RBAC (system:public-info-viewer). */
 export const HEALTH_CHECK_PATHS = ["/healthz", "/readyz", "/livez"] as const;
@@ -34,6 +47,8 @@ export interface ClusterConfig {
     kubernetesVersion: KubernetesVersion;
     instanceType: string;
     etcdInstanceType: string;
+    /** CPU credit mode of burstable nodes; ignored for other instance types. */
+    cpuCredits: CpuCredits;
     /** An AMI id that overrides the Ubuntu LTS lookup; undefined means look it up. */
     ami?: string;
     rootVolumeSizeGiB: number;
@@ -73,6 +88,7 @@ export const DEFAULTS = {
     kubernetesVersion: "1.34",
     instanceType: "t3.medium",
     etcdInstanceType: "t3.small",
+    cpuCredits: "standard",
     ami: "",
     rootVolumeSizeGiB: 30,
     vpcCidr: "10.0.0.0/16",
@@ -91,6 +107,9 @@ export const DEFAULTS = {
 } as const;
 
 export type ConfigKey = keyof typeof DEFAULTS;
+
+/** Every key Pulumi.yaml declares; anything else in the project's namespace is a mistake. */
+export const DECLARED_KEYS = Object.keys(DEFAULTS) as ConfigKey[];
 
 export class ConfigError extends Error {
     constructor(readonly problems: string[]) {
@@ -111,9 +130,11 @@ export type RawLookup = (key: string) => string | undefined;
 /**
  * Parses and validates the whole configuration. Collects every problem before failing, so a user
  * fixes them in one round; each problem names `kubeadm-ha:<key>`, the value and what is allowed.
+ * `setKeys` are the keys the stack sets in the project's namespace (without the prefix); any that
+ * Pulumi.yaml does not declare is a problem too, since the program would silently ignore it.
  */
-export function parseConfig(lookup: RawLookup): ParsedConfig {
-    const problems: string[] = [];
+export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []): ParsedConfig {
+    const problems: string[] = unknownKeyProblems(setKeys);
     const warnings: string[] = [];
     const reader = new Reader(lookup, problems);
 
@@ -136,6 +157,7 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
     const kubernetesVersion = reader.custom("kubernetesVersion", parseKubernetesVersion);
     const instanceType = reader.string("instanceType", instanceTypeShape);
     const etcdInstanceType = reader.string("etcdInstanceType", instanceTypeShape);
+    const cpuCredits = reader.oneOf("cpuCredits", CPU_CREDITS);
     const ami = reader.string("ami", (v) =>
         v === "" || /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(v) ? undefined : "must be an AMI id such as ami-0123456789abcdef0, or empty to look up Ubuntu LTS",
     );
@@ -181,6 +203,7 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
         kubernetesVersion: kubernetesVersion!,
         instanceType: instanceType!,
         etcdInstanceType: etcdInstanceType!,
+        cpuCredits: cpuCredits!,
         ami: ami === "" ? undefined : ami,
         rootVolumeSizeGiB: rootVolumeSizeGiB!,
         vpcCidr: formatCidr(vpc!),
@@ -210,6 +233,49 @@ export function parseConfig(lookup: RawLookup): ParsedConfig {
         warnings.push(`${key("sshAllowedCidrs")} allows SSH from anywhere; narrow it to your deployer's addresses`);
     }
     return { config, warnings };
+}
+
+/**
+ * One problem per key the stack sets that Pulumi.yaml does not declare, with the closest declared key
+ * (compared without case). The value is not shown: an undeclared key may hold a secret.
+ */
+export function unknownKeyProblems(setKeys: readonly string[]): string[] {
+    return setKeys
+        .filter((name) => !(DECLARED_KEYS as readonly string[]).includes(name))
+        .sort()
+        .map((name) => {
+            const [nearest] = DECLARED_KEYS.map((declared) => ({ declared, d: distance(name.toLowerCase(), declared.toLowerCase()) })).sort(
+                (a, b) => a.d - b.d,
+            );
+            const close = nearest.d <= Math.max(2, Math.floor(nearest.declared.length / 3));
+            return (
+                `${key(name)} is not a key this program declares in Pulumi.yaml, so it would be ignored; did you mean ${nearest.declared}?` +
+                (close ? "" : ` (declared: ${DECLARED_KEYS.join(", ")})`)
+            );
+        });
+}
+
+/** An instance type the stack launches, and the zones its nodes are placed in. */
+export interface InstanceTypeNeed {
+    configKey: ConfigKey;
+    instanceType: string;
+    /** Zones its nodes are placed in. */
+    zones: readonly string[];
+}
+
+/**
+ * Checks each instance type against the (type, zone) pairs EC2 offers, so a type missing in a chosen
+ * zone fails before any resource instead of at RunInstances after the network is built.
+ */
+export function offeringProblems(needs: readonly InstanceTypeNeed[], offered: readonly { instanceType: string; zone: string }[]): string[] {
+    return needs.flatMap(({ configKey, instanceType, zones }) => {
+        const unique = [...new Set(zones)].sort();
+        const lacking = unique.filter((zone) => !offered.some((o) => o.instanceType === instanceType && o.zone === zone));
+        if (lacking.length === 0) return [];
+        return [
+            `${key(configKey)} = "${instanceType}" is not offered in ${lacking.join(", ")} (its nodes go to ${unique.join(", ")}); allowed: an instance type offered in every one of those zones, or ${key("availabilityZones")} set to zones that offer it`,
+        ];
+    });
 }
 
 /** Number of zones a placement needs: every node in its own zone, up to three. */

@@ -1,15 +1,18 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ConfigError, DEFAULTS, parseConfig } from "../core/config";
+import { ConfigError, DECLARED_KEYS, DEFAULTS, isBurstable, offeringProblems, parseConfig } from "../core/config";
 import { runProgram } from "./harness";
 
-/** Parses a config given as the strings Pulumi hands a program (lists and maps as JSON). */
+/**
+ * Parses a config given as the strings Pulumi hands a program (lists and maps as JSON); the stack
+ * sets exactly the keys given, as the program sees them in its namespace.
+ */
 function parseWith(values: Record<string, unknown>) {
     return parseConfig((k) => {
         const v = values[k];
         return v === undefined ? undefined : typeof v === "string" ? v : JSON.stringify(v);
-    });
+    }, Object.keys(values));
 }
 
 function problemsOf(values: Record<string, unknown>): string[] {
@@ -33,6 +36,7 @@ describe("stack configuration", () => {
             kubernetesVersion: { minor: "1.34" },
             instanceType: "t3.medium",
             etcdInstanceType: "t3.small",
+            cpuCredits: "standard",
             ami: undefined,
             rootVolumeSizeGiB: 30,
             vpcCidr: "10.0.0.0/16",
@@ -58,6 +62,8 @@ describe("stack configuration", () => {
             Object.entries(project.config as Record<string, { default: unknown; description: string }>).map(([k, v]) => [k, v.default]),
         );
         expect(declared).toEqual(DEFAULTS);
+        // The list unknown keys are checked against is that same set.
+        expect([...DECLARED_KEYS].sort()).toEqual(Object.keys(project.config).sort());
         for (const [k, v] of Object.entries(project.config as Record<string, { description?: string; type?: string }>)) {
             expect([k, typeof v.description, typeof v.type]).toEqual([k, "string", "string"]);
         }
@@ -189,14 +195,77 @@ describe("stack configuration", () => {
         ],
         ["a bad SSH user", { sshUser: "Ubuntu User" }, 'kubeadm-ha:sshUser = "Ubuntu User" must be a Linux user name such as ubuntu'],
         ["a tiny root volume", { rootVolumeSizeGiB: "8" }, 'kubeadm-ha:rootVolumeSizeGiB = "8" is out of range; allowed: 20 to 16384'],
+        ["an unknown CPU credit mode", { cpuCredits: "burst" }, 'kubeadm-ha:cpuCredits = "burst" is not allowed; allowed: standard, unlimited'],
     ];
 
     it.each(cases)("rejects %s with one message naming the key, value and what is allowed", (_label, values, message) => {
         expect(problemsOf(values)).toEqual([message]);
     });
 
+    it.each([
+        [
+            "a key Pulumi.yaml does not declare",
+            { controlPlaneCout: "5" },
+            "kubeadm-ha:controlPlaneCout is not a key this program declares in Pulumi.yaml, so it would be ignored; did you mean controlPlaneCount?",
+        ],
+        [
+            "a declared key in the wrong case",
+            { InstanceType: "m7g.large" },
+            "kubeadm-ha:InstanceType is not a key this program declares in Pulumi.yaml, so it would be ignored; did you mean instanceType?",
+        ],
+    ])("rejects %s, naming it and the closest declared key", (_label, values, message) => {
+        expect(problemsOf(values)).toEqual([message]);
+    });
+
     it("reports every bad key at once", () => {
         expect(problemsOf({ controlPlaneCount: "4", etcdTopology: "stacked", healthCheckPath: "/" })).toHaveLength(2);
+    });
+
+    it("reports an unknown key together with the other problems, without its value (it may be a secret)", () => {
+        const problems = problemsOf({ etcdCuont: "hunter2", healthCheckPath: "/" });
+        expect(problems).toHaveLength(2);
+        expect(problems[0]).toMatch(/^kubeadm-ha:etcdCuont is not a key .*; did you mean etcdCount\?$/);
+        expect(problems.join("\n")).not.toContain("hunter2");
+    });
+
+    it("lists the declared keys when no declared key is close", () => {
+        const [problem] = problemsOf({ replicas: "3" });
+        expect(problem).toMatch(
+            /^kubeadm-ha:replicas is not a key this program declares in Pulumi.yaml, so it would be ignored; did you mean \w+\? \(declared: /,
+        );
+        for (const declared of DECLARED_KEYS) expect(problem).toContain(declared);
+    });
+
+    it("reads cpuCredits and knows which instance types are burstable", () => {
+        expect(parseWith({ cpuCredits: "unlimited" }).config.cpuCredits).toBe("unlimited");
+        expect(["t3.medium", "t3a.large", "t4g.small", "t2.micro", "m7g.large", "c6i.large", "m5.large"].map(isBurstable)).toEqual([
+            true,
+            true,
+            true,
+            true,
+            false,
+            false,
+            false,
+        ]);
+    });
+});
+
+describe("instance type offerings", () => {
+    const offered = (pairs: string[]) => pairs.map((p) => ({ instanceType: p.split("@")[0], zone: p.split("@")[1] }));
+
+    it("passes when every zone a tier uses offers its type", () => {
+        const needs = [{ configKey: "instanceType" as const, instanceType: "m7i.large", zones: ["us-east-1a", "us-east-1b", "us-east-1a"] }];
+        expect(offeringProblems(needs, offered(["m7i.large@us-east-1a", "m7i.large@us-east-1b", "t3.small@us-east-1c"]))).toEqual([]);
+    });
+
+    it("names the type and each zone that lacks it, per key", () => {
+        const needs = [
+            { configKey: "instanceType" as const, instanceType: "m7i.large", zones: ["us-east-1a", "us-east-1b", "us-east-1e"] },
+            { configKey: "etcdInstanceType" as const, instanceType: "t3.small", zones: ["us-east-1a", "us-east-1b", "us-east-1e"] },
+        ];
+        expect(offeringProblems(needs, offered(["m7i.large@us-east-1a", "t3.small@us-east-1a", "t3.small@us-east-1b", "t3.small@us-east-1e"]))).toEqual([
+            'kubeadm-ha:instanceType = "m7i.large" is not offered in us-east-1b, us-east-1e (its nodes go to us-east-1a, us-east-1b, us-east-1e); allowed: an instance type offered in every one of those zones, or kubeadm-ha:availabilityZones set to zones that offer it',
+        ]);
     });
 });
 
@@ -235,6 +304,48 @@ describe("configuration errors in the program", () => {
         );
         expect(error?.message).toMatch(message);
         expect(resources).toEqual([]);
+    });
+
+    it.each([false, true])("reject a key Pulumi.yaml does not declare before any resource (preview: %s)", async (preview) => {
+        const error = await runProgram({ controlPlaneCout: "5" }, { preview }).then(
+            (run) => new Error(`declared ${run.resources.length} resources`),
+            (e) => e,
+        );
+        expect(error.message).toBe(
+            "invalid stack configuration:\n  - kubeadm-ha:controlPlaneCout is not a key this program declares in Pulumi.yaml, so it would be ignored; did you mean controlPlaneCount?",
+        );
+        expect(error.__pulumiRunError).toBe(true);
+    });
+
+    it.each([false, true])("reject an instance type a chosen zone does not offer, before any resource (preview: %s)", async (preview) => {
+        const error = await runProgram({ etcdTopology: "external" }, { preview, notOffered: { "us-east-1b": ["t3.medium"], "us-east-1c": ["t3.small"] } }).then(
+            (run) => new Error(`declared ${run.resources.length} resources`),
+            (e) => e,
+        );
+        expect(error.message).toBe(
+            [
+                "invalid stack configuration:",
+                '  - kubeadm-ha:instanceType = "t3.medium" is not offered in us-east-1b (its nodes go to us-east-1a, us-east-1b, us-east-1c); allowed: an instance type offered in every one of those zones, or kubeadm-ha:availabilityZones set to zones that offer it',
+                '  - kubeadm-ha:etcdInstanceType = "t3.small" is not offered in us-east-1c (its nodes go to us-east-1a, us-east-1b, us-east-1c); allowed: an instance type offered in every one of those zones, or kubeadm-ha:availabilityZones set to zones that offer it',
+            ].join("\n"),
+        );
+        expect(error.__pulumiRunError).toBe(true);
+    });
+
+    it("asks EC2 once for the offerings of every type in the zones its nodes use, and ignores zones it does not use", async () => {
+        // us-east-1d lacks t3.medium, but three control-plane nodes only use a, b and c.
+        const run = await runProgram({}, { preview: true, notOffered: { "us-east-1d": ["t3.medium"] } });
+        const calls = run.invokes.filter((i) => i.token === "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings");
+        expect(calls.map((c) => c.inputs)).toEqual([
+            {
+                locationType: "availability-zone",
+                filters: [
+                    { name: "instance-type", values: ["t3.medium"] },
+                    { name: "location", values: ["us-east-1a", "us-east-1b", "us-east-1c"] },
+                ],
+            },
+        ]);
+        expect(run.resources.length).toBeGreaterThan(0);
     });
 
     it("rejects a region with too few zones", async () => {
