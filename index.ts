@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
 import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
@@ -22,7 +23,7 @@ import { SshKey } from "./components/ssh-key";
 import { beforeAnyResource, checkInstanceTypeOfferings, loadStackConfig } from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage, etcdImage } = await beforeAnyResource(async () => {
+    const { config, plan, controlPlaneImage, etcdImage, costEstimate } = await beforeAnyResource(async () => {
         const { config } = loadStackConfig();
         const zones = await aws.getAvailabilityZones({ state: "available" });
         const plan = planCluster(config, zones.names);
@@ -30,7 +31,8 @@ export = async () => {
         const etcdImage =
             config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
         await checkInstanceTypeOfferings(config, plan);
-        return { config, plan, controlPlaneImage, etcdImage };
+        const costEstimate = estimateCost(config, zones.region ?? aws.config.region, plan.zones.length);
+        return { config, plan, controlPlaneImage, etcdImage, costEstimate };
     });
     const name = config.clusterName;
     const tags = { ...config.tags, "kubeadm-ha/cluster": name };
@@ -151,5 +153,6 @@ export = async () => {
         etcdEndpoints: etcd?.endpoints ?? [],
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,
+        costEstimate,
     };
 };

@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
+import { CostEstimate, formatCostEstimate } from "../core/cost";
 import { ProgramRun, runProgram, zonesOf } from "./offline/engine";
 import { commandsInOrder, criticalPath } from "./offline/graph";
 
@@ -116,6 +117,9 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
         "",
         `bootstrap order (stage, step): ${criticalPath(result)} stages on the critical path`,
         ...orderLines,
+        "",
+        // The program's own estimate (its costEstimate output), for the region the stack names.
+        ...formatCostEstimate(result.outputs.costEstimate as CostEstimate),
         "",
     ].join("\n");
     write("SUMMARY.md", summary);
