@@ -3,11 +3,12 @@
  * ways through its function, and the script itself run as npm runs it, with a made-up home directory
  * and an environment that holds only what each case gives it.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
+import { parse } from "yaml";
 import { backendUrl, iniSections, preflight, PreflightInput, PreflightReport } from "../tools/preflight";
 import { tempDir } from "./tools";
 
@@ -394,5 +395,25 @@ describe("the npm scripts", () => {
         expect(Object.keys(cli.scripts ?? {}).filter((s) => /install|prepare/.test(s))).toEqual([]);
         // Other packages' install scripts would call `pulumi plugin install`, i.e. this CLI: they stay off.
         expect(readFileSync(join(ROOT, ".npmrc"), "utf8")).toMatch(/^ignore-scripts=true$/m);
+    });
+});
+
+describe("the pull-request workflow", () => {
+    type Step = { id?: string; uses?: string; run?: string; with?: Record<string, string> };
+    const workflow = parse(readFileSync(join(ROOT, ".github/workflows/preview.yml"), "utf8")) as { jobs: Record<string, { steps: Step[] }> };
+    const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+
+    it("previews with the current major of the Pulumi action and the CLI version package.json pins", () => {
+        const action = steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+        expect(action?.uses).toBe("pulumi/actions@v7");
+        expect(action?.with?.["pulumi-version"]).toBe("${{ steps.cli.outputs.version }}");
+        const cli = steps.find((s) => s.id === "cli");
+        expect(steps.indexOf(cli!)).toBeLessThan(steps.indexOf(action!));
+        // The step's own shell line, run here: it must print the pinned version.
+        const output = join(tempDir("preflight-gh"), "output");
+        writeFileSync(output, "");
+        execFileSync("bash", ["-c", cli!.run!], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", GITHUB_OUTPUT: output } });
+        const pinned = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies.pulumi;
+        expect(readFileSync(output, "utf8")).toBe(`version=${pinned}\n`);
     });
 });
