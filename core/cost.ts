@@ -91,7 +91,7 @@ export function estimateCost(config: ClusterConfig, region: string | undefined, 
     const excluded = [
         "data transfer: to the internet, and between zones (etcd and API traffic crosses them)",
         "load balancer capacity units beyond one per hour",
-        "EBS snapshots and S3 (etcd snapshots stay on the nodes' root volumes)",
+        "S3 storage, requests and KMS keys for etcd backups kept off the nodes; EBS snapshots",
         "CloudWatch metrics, logs and alarms",
         ...(burstable && config.cpuCredits === "unlimited"
             ? ["CPU credit surplus of burstable nodes under cpuCredits: unlimited (about $0.05 per vCPU-hour above the baseline)"]

@@ -77,7 +77,13 @@ describe("the monthly cost estimate", () => {
 
     it("lists what it leaves out, including the CPU credit surplus only when unlimited credits apply", () => {
         const standard = estimateCost(configWith(), "us-east-1", 3).excluded.join("\n");
-        for (const left of ["data transfer", "load balancer capacity units beyond one per hour", "EBS snapshots and S3", "CloudWatch"]) {
+        for (const left of [
+            "data transfer",
+            "load balancer capacity units beyond one per hour",
+            "S3 storage, requests and KMS keys",
+            "EBS snapshots",
+            "CloudWatch",
+        ]) {
             expect(standard).toContain(left);
         }
         expect(standard).not.toContain("CPU credit");
