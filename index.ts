@@ -56,6 +56,8 @@ export = async () => {
         subnetIdByZone: network.subnetIdByZone,
         keyName: ssh.keyName,
         rootVolumeSizeGiB: config.rootVolumeSizeGiB,
+        cpuCredits: config.cpuCredits,
+        internetGateway: network.internetGateway,
         tags,
         protect: config.protect,
     };
@@ -110,7 +112,6 @@ export = async () => {
         endpointHost: api.dnsName,
         endpoint: api.endpoint,
         nodes: controlPlane.nodes,
-        order: plan.bootstrap,
         pki,
         ssh: sshAccess,
         etcdBackupRetention: config.etcdBackupRetention,
@@ -135,19 +136,19 @@ export = async () => {
         kubeconfig: pulumi.secret(kubeconfig),
         addons: addons.installed,
         etcdTopology: config.etcdTopology,
-        controlPlaneNodes: controlPlane.nodes.map(({ plan: node, instance }) => ({
+        controlPlaneNodes: controlPlane.nodes.map(({ plan: node, instance, address }) => ({
             name: instance.privateDns,
             zone: node.zone,
             privateIp: instance.privateIp,
-            publicIp: instance.publicIp,
+            publicIp: address,
             instanceId: instance.id,
         })),
         etcdMembers:
-            etcd?.members.map(({ plan: member, instance }) => ({
+            etcd?.members.map(({ plan: member, instance, address }) => ({
                 name: member.name,
                 zone: member.zone,
                 privateIp: instance.privateIp,
-                publicIp: instance.publicIp,
+                publicIp: address,
                 instanceId: instance.id,
             })) ?? [],
         etcdEndpoints: etcd?.endpoints ?? [],

@@ -2,14 +2,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
-import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderControlPlaneStdin } from "../core/kubeadm";
+import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
-import { BootstrapStep } from "../core/plan";
 import { STACKED_BACKUP_TARGET } from "../core/backup";
 import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
-import { pkiFile as file, remoteStep, SshAccess, sshConnection } from "./remote-step";
+import { pkiFile as file, remoteStep, SshAccess } from "./remote-step";
 
 export interface ExternalEtcdAccess {
     /** https://<member>:2379 client URLs. */
@@ -28,8 +27,6 @@ export interface KubeadmBootstrapArgs {
     /** "<dns>:6443" */
     endpoint: pulumi.Output<string>;
     nodes: PlannedInstance[];
-    /** From the plan: node 0 inits; each join names the step it waits for. */
-    order: BootstrapStep[];
     pki: ClusterPki;
     ssh: SshAccess;
     externalEtcd?: ExternalEtcdAccess;
@@ -38,11 +35,17 @@ export interface KubeadmBootstrapArgs {
 }
 
 /**
- * Turns prepared instances into an HA control plane over SSH, with @pulumi/command:
- * wait for preparation ─► place PKI ─► kubeadm init on node 0 ─► kubeadm join on the other nodes, in
- * the planned order. Every step's secrets (keys, the token, kubeadm configuration) travel on stdin;
- * every script converges when re-run; every node's delete step runs `kubeadm reset`, so a replaced
- * node gives up its etcd membership, and a replaced first node joins the live cluster.
+ * Turns prepared instances into an HA control plane over SSH, with @pulumi/command, so that every
+ * later `pulumi up` is as safe as the first:
+ * - per node: wait for preparation ─► place PKI;
+ * - cluster-init: `kubeadm init` on node 0, once in the cluster's life (it ignores every later input
+ *   change, and its script refuses to run where a cluster may exist);
+ * - per node, one node at a time across the whole plan: converge to a member (join, or wait for a
+ *   member's API server), removing unplanned etcd members on the way (scripts/remote/members.sh);
+ * - membership: the cluster holds exactly the planned members; then the API through the load balancer.
+ * No step has a delete command: leaving the cluster is done by the nodes that stay, through a live
+ * member, so a gone host stalls nothing and no secret is replayed to an address that moved on. Every
+ * step's secrets travel on stdin; create and update run the same converging script.
  */
 export class KubeadmBootstrap extends pulumi.ComponentResource {
     /**
@@ -59,72 +62,116 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         const settings: pulumi.Output<ClusterSettings> = pulumi
             .all([args.endpoint, args.externalEtcd?.endpoints ?? pulumi.output(undefined)])
             .apply(([controlPlaneEndpoint, externalEtcdEndpoints]) => ({ ...args.cluster, controlPlaneEndpoint, externalEtcdEndpoints }));
+        const stacked = String(!args.externalEtcd);
 
-        const nodes = args.nodes.map(({ plan, instance }) => {
+        const nodes = args.nodes.map(({ plan, instance, address }) => {
             const identity = pulumi.all([instance.privateDns, instance.privateIp]).apply(([nodeName, nodeIp]) => ({ nodeName, nodeIp }));
-            const connection = sshConnection(instance, args.ssh);
-            const step = (suffix: string, stepArgs: Omit<command.remote.CommandArgs, "connection">, dependsOn: pulumi.Resource[], conn = connection) =>
-                remoteStep(`${plan.name}-${suffix}`, { instance, connection: conn }, stepArgs, { parent: this, dependsOn });
-
-            const prepared = step("prepared", { create: renderRemoteCommand("wait-for-prepare") }, [instance]);
-            const placed = step(
-                "pki",
-                {
-                    create: renderRemoteCommand("place-pki"),
-                    stdin: pulumi.secret(this.pkiBundle(plan.name, args, identity)),
-                },
-                [prepared],
+            const target = { instance, host: address, ssh: args.ssh };
+            const prepared = remoteStep(
+                `${plan.name}-prepared`,
+                target,
+                { create: renderRemoteCommand("wait-for-prepare") },
+                { parent: this, dependsOn: [instance] },
+                "boot",
             );
-            return { plan, instance, identity, connection, placed, step };
+            const placed = remoteStep(
+                `${plan.name}-pki`,
+                target,
+                { create: renderRemoteCommand("place-pki"), stdin: pulumi.secret(this.pkiBundle(plan.name, args, identity)) },
+                { parent: this, dependsOn: [prepared] },
+            );
+            return { plan, instance, identity, target, prepared, placed };
         });
+        const plannedNodes = pulumi.all(nodes.map((n) => n.identity)).apply((ids) => ids.map((id) => id.nodeName).join(" "));
+        /** The other planned nodes' addresses, earlier nodes first. */
+        const peersOf = (index: number) => pulumi.all(nodes.filter((_, i) => i !== index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
 
-        /** Each node's init or join step, by node index. */
-        const done: command.remote.Command[] = [];
-        for (const { node: index, action, after } of args.order) {
-            const node = nodes[index];
-            // The other nodes, earlier ones first: where a join (or a replaced first node) goes.
-            const others = [...nodes.slice(0, index), ...nodes.slice(index + 1)];
+        const first = nodes[0];
+        // Every node prepared first: its peers then refuse 6443 at once instead of timing out, which the
+        // init script needs to tell that no cluster exists anywhere.
+        const clusterInit = remoteStep(
+            `${name}-cluster-init`,
+            first.target,
+            {
+                create: pulumi
+                    .all([first.identity, args.endpointHost, peersOf(0)])
+                    .apply(([id, ENDPOINT_HOST, API_SERVERS]) =>
+                        renderRemoteCommand("cluster-init", { NODE_NAME: id.nodeName, NODE_IP: id.nodeIp, ENDPOINT_HOST, API_SERVERS }),
+                    ),
+                stdin: pulumi.secret(pulumi.all([settings, first.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t)))),
+            },
+            {
+                parent: this,
+                dependsOn: [first.placed, ...nodes.map((n) => n.prepared), ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])],
+            },
+            "live",
+            // Once in the cluster's life: a replaced first node, a new version, an edited script or a
+            // new address must never run it again.
+            { once: true },
+        );
+
+        // One node at a time, across the whole plan: joins and member removals never overlap.
+        const members: command.remote.Command[] = [];
+        nodes.forEach((node, index) => {
             const params = pulumi
-                .all([node.identity, args.endpointHost, pulumi.all(others.map((n) => n.instance.privateIp))])
-                .apply(([id, endpointHost, ips]) => ({
+                .all([node.identity, args.endpointHost, peersOf(index), plannedNodes])
+                .apply(([id, ENDPOINT_HOST, API_SERVERS, PLANNED_NODES]) => ({
                     NODE_NAME: id.nodeName,
                     NODE_IP: id.nodeIp,
-                    ENDPOINT_HOST: endpointHost,
-                    FIRST_NODE: String(action === "init"),
-                    API_SERVERS: ips.join(" "),
+                    ENDPOINT_HOST,
+                    API_SERVERS,
+                    PLANNED_NODES,
+                    STACKED: stacked,
                 }));
-            const documents = pulumi
-                .all([settings, node.identity, token, caHash])
-                .apply(([s, id, t, h]) => renderControlPlaneStdin(joinDocuments(s, id, t, h), action === "init" ? initDocuments(s, id, t) : undefined));
-            const waitFor = action === "init" ? (args.externalEtcd ? [args.externalEtcd.healthGate] : []) : [done[after!]];
-            done[index] = node.step(
-                action,
-                {
-                    create: params.apply((p) => renderRemoteCommand("kubeadm-control-plane", p)),
-                    delete: params.apply((p) => renderRemoteCommand("reset-node", { NODE_NAME: p.NODE_NAME })),
-                    stdin: pulumi.secret(documents),
-                },
-                [node.placed, ...waitFor],
+            const converge = params.apply((p) => renderRemoteCommand("kubeadm-control-plane", p));
+            members.push(
+                remoteStep(
+                    `${node.plan.name}-member`,
+                    node.target,
+                    {
+                        create: converge,
+                        update: converge,
+                        stdin: pulumi.secret(
+                            pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h))),
+                        ),
+                    },
+                    {
+                        parent: this,
+                        dependsOn: [node.placed, index === 0 ? clusterInit : members[index - 1]],
+                        // Earlier releases named this step after what it did first; an alias turns the
+                        // old step into this one (an update), instead of deleting it and running its
+                        // old `kubeadm reset` delete command on a live member.
+                        aliases: [{ name: `${node.plan.name}-init` }, { name: `${node.plan.name}-join` }],
+                    },
+                ),
             );
-        }
+        });
+
+        const membershipScript = plannedNodes.apply((PLANNED_NODES) => renderRemoteCommand("membership", { PLANNED_NODES, STACKED: stacked }));
+        const membership = remoteStep(
+            `${name}-membership`,
+            first.target,
+            { create: membershipScript, update: membershipScript, triggers: [plannedNodes] },
+            { parent: this, dependsOn: members },
+        );
+
         // Stacked etcd: every control-plane node backs up its own member once it is part of the cluster.
-        if (!args.externalEtcd && args.etcdBackupRetention > 0) {
-            nodes.forEach((node, index) =>
-                node.step("etcd-backup", { create: renderEtcdBackupInstall(STACKED_BACKUP_TARGET, args.etcdBackupRetention), delete: ETCD_BACKUP_REMOVE }, [
-                    done[index],
-                ]),
-            );
+        // Turning backups off is an update of the same step, never a delete command.
+        if (!args.externalEtcd) {
+            nodes.forEach((node, index) => {
+                const install = args.etcdBackupRetention > 0 ? renderEtcdBackupInstall(STACKED_BACKUP_TARGET, args.etcdBackupRetention) : ETCD_BACKUP_REMOVE;
+                remoteStep(`${node.plan.name}-etcd-backup`, node.target, { create: install, update: install }, { parent: this, dependsOn: [members[index]] });
+            });
         }
-        const first = nodes[0];
         this.apiReachable = remoteStep(
             `${name}-api-reachable`,
-            { instance: first.instance, connection: first.connection },
+            first.target,
             {
                 create: args.endpointHost.apply((ENDPOINT_HOST) => renderRemoteCommand("api-reachable", { ENDPOINT_HOST })),
                 // Checked again whenever a control-plane node is replaced.
                 triggers: nodes.map((n) => n.instance.id),
             },
-            { parent: this, dependsOn: done },
+            { parent: this, dependsOn: [membership] },
         );
         this.registerOutputs({});
     }

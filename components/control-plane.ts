@@ -1,12 +1,8 @@
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { NodePlan } from "../core/plan";
-import { launchNode, NodeLaunchArgs } from "./node";
+import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
 
-export interface PlannedInstance {
-    plan: NodePlan;
-    instance: aws.ec2.Instance;
-}
+export { PlannedInstance } from "./node";
 
 export interface ControlPlaneArgs {
     nodes: NodePlan[];
@@ -22,7 +18,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:control-plane:ControlPlane", name, {}, opts);
-        this.nodes = args.nodes.map((plan) => ({ plan, instance: launchNode(plan, args.launch, this) }));
+        this.nodes = launchNodes("cp", args.nodes, args.launch, this);
         this.registerOutputs({ instanceIds: this.nodes.map((n) => n.instance.id) });
     }
 }

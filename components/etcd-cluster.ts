@@ -5,10 +5,9 @@ import { APISERVER_ETCD_CLIENT_SPEC, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCer
 import { NodePlan } from "../core/plan";
 import { externalBackupTarget } from "../core/backup";
 import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
-import { PlannedInstance } from "./control-plane";
-import { launchNode, NodeLaunchArgs } from "./node";
+import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
 import { ClusterPki, KeyPairPem } from "./pki";
-import { pkiFile, remoteStep, SshAccess, sshConnection } from "./remote-step";
+import { pkiFile, remoteStep, SshAccess, StepTarget } from "./remote-step";
 
 export interface EtcdClusterArgs {
     clusterName: string;
@@ -42,7 +41,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const { pki } = args;
         const clusterToken = `${args.clusterName}-etcd`;
 
-        this.members = args.nodes.map((plan) => ({ plan, instance: launchNode(plan, args.launch, this) }));
+        this.members = launchNodes("etcd", args.nodes, args.launch, this);
         const identities: pulumi.Output<EtcdMember & { hostname: string }>[] = this.members.map(({ plan, instance }) =>
             pulumi.all([instance.privateIp, instance.privateDns]).apply(([ip, hostname]) => ({ name: plan.name, ip, hostname })),
         );
@@ -51,8 +50,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
         this.apiServerClient = pki.issue(`${name}-apiserver-etcd-client`, "etcd", pulumi.output(APISERVER_ETCD_CLIENT_SPEC));
         const healthcheck = pki.issue(`${name}-etcd-healthcheck-client`, "etcd", pulumi.output(ETCD_HEALTHCHECK_CLIENT_SPEC));
 
-        const started = this.members.map(({ plan, instance }, i) => {
-            const target = { instance, connection: sshConnection(instance, args.ssh) };
+        const started: { target: StepTarget; step: command.remote.Command }[] = [];
+        this.members.forEach(({ plan, instance, address }, i) => {
+            const target: StepTarget = { instance, host: address, ssh: args.ssh };
             const identity = identities[i];
             const server = pki.issue(
                 `${plan.name}-server`,
@@ -81,6 +81,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 target,
                 { create: renderRemoteCommand("wait-for-prepare") },
                 { parent: this, dependsOn: [instance] },
+                "boot",
             );
             const placed = remoteStep(
                 `${plan.name}-pki`,
@@ -102,15 +103,17 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     .join(" "),
                 ETCD_UNIT: renderEtcdUnit(etcdFlags(me, clusterToken)),
             }));
-            return {
+            // One member at a time: a replacement's remove-and-add never overlaps another's.
+            const start = params.apply((p) => renderRemoteCommand("etcd-member", p));
+            started.push({
                 target,
                 step: remoteStep(
                     `${plan.name}-start`,
                     target,
-                    { create: params.apply((p) => renderRemoteCommand("etcd-member", p)) },
-                    { parent: this, dependsOn: [placed] },
+                    { create: start, update: start },
+                    { parent: this, dependsOn: [placed, ...(i > 0 ? [started[i - 1].step] : [])] },
                 ),
-            };
+            });
         });
 
         const first = started[0];
@@ -127,19 +130,18 @@ export class EtcdCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: started.map((s) => s.step) },
         );
 
-        if (args.backupRetention > 0) {
-            started.forEach(({ target }, i) =>
-                remoteStep(
-                    `${this.members[i].plan.name}-etcd-backup`,
-                    target,
-                    {
-                        create: identities[i].apply((m) => renderEtcdBackupInstall(externalBackupTarget(m.ip), args.backupRetention)),
-                        delete: ETCD_BACKUP_REMOVE,
-                    },
-                    { parent: this, dependsOn: [this.healthGate] },
-                ),
+        // Turning backups off is an update of the same step, never a delete command.
+        started.forEach(({ target }, i) => {
+            const install = identities[i].apply((m) =>
+                args.backupRetention > 0 ? renderEtcdBackupInstall(externalBackupTarget(m.ip), args.backupRetention) : ETCD_BACKUP_REMOVE,
             );
-        }
+            remoteStep(
+                `${this.members[i].plan.name}-etcd-backup`,
+                target,
+                { create: install, update: install },
+                { parent: this, dependsOn: [this.healthGate] },
+            );
+        });
 
         this.registerOutputs({ endpoints: this.endpoints });
     }

@@ -34,6 +34,8 @@ interface IngressRule {
 export class Network extends pulumi.ComponentResource {
     readonly vpc: aws.ec2.Vpc;
     readonly subnets: aws.ec2.Subnet[];
+    /** Elastic IPs can be associated only once the VPC has its gateway. */
+    readonly internetGateway: aws.ec2.InternetGateway;
     /** Subnet id per zone name. */
     readonly subnetIdByZone: Record<string, pulumi.Output<string>>;
     readonly controlPlaneSecurityGroup: aws.ec2.SecurityGroup;
@@ -58,6 +60,7 @@ export class Network extends pulumi.ComponentResource {
             parent,
         );
         const gateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: this.vpc.id, tags: tags("igw") }, { parent: this.vpc });
+        this.internetGateway = gateway;
         const routes = new aws.ec2.RouteTable(
             `${name}-public`,
             {

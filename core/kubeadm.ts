@@ -252,15 +252,6 @@ export function joinDocuments(cluster: ClusterSettings, node: ControlPlaneNodeId
     return [join];
 }
 
-/**
- * The stdin of a control-plane node's bootstrap step: its JoinConfiguration, and for the first node
- * the init documents too (it joins instead of initialising when it replaces a lost first node).
- */
-export function renderControlPlaneStdin(join: KubeadmDocument[], init?: KubeadmDocument[]): string {
-    // Both markers keep the whole a valid multi-document YAML stream (a comment, a document start).
-    return init ? `# kubeadm-ha: init\n${renderDocuments(init)}--- # kubeadm-ha: join\n${renderDocuments(join)}` : renderDocuments(join);
-}
-
 /** Multi-document YAML, as kubeadm reads it. */
 export function renderDocuments(documents: KubeadmDocument[]): string {
     return documents.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");

@@ -13,7 +13,18 @@ import { ETCD_RELEASE } from "./etcd";
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
 
 export type RemoteStep =
-    "wait-for-prepare" | "place-pki" | "kubeadm-control-plane" | "reset-node" | "etcd-member" | "etcd-health" | "api-reachable" | "etcd-backup-install";
+    | "wait-for-prepare"
+    | "place-pki"
+    | "cluster-init"
+    | "kubeadm-control-plane"
+    | "membership"
+    | "etcd-member"
+    | "etcd-health"
+    | "api-reachable"
+    | "etcd-backup-install";
+
+/** The steps that change or check etcd membership get its rules (scripts/remote/members.sh). */
+const USES_MEMBERSHIP_RULES: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane", "membership", "etcd-member", "etcd-health"]);
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");
@@ -66,6 +77,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         "set -euo pipefail\n" +
         assignments(params) +
         read("remote/common.sh") +
+        (USES_MEMBERSHIP_RULES.has(step) ? read("remote/members.sh") : "") +
         body(read(`remote/${step}.sh`))
     );
 }

@@ -5,6 +5,7 @@
 import { parseAllDocuments } from "yaml";
 import { ProgramRun, runProgram, UNKNOWN } from "./harness";
 import { validateDocument } from "./schemas/kubeadm-v1beta4";
+import { userDataOf } from "../tools/render";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const COMMAND = "command:remote:Command";
@@ -51,14 +52,38 @@ describe.each([
         );
     });
 
-    it("hardens every instance: IMDSv2 only, encrypted gp3 root volume, a prepared image that ignores drift", () => {
+    it("hardens every instance: IMDSv2 only, encrypted gp3 root volume, standard CPU credits", () => {
         for (const instance of run.ofType(INSTANCE)) {
             expect(instance.inputs.metadataOptions).toEqual({ httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
             expect(instance.inputs.rootBlockDevice).toEqual({ volumeType: "gp3", volumeSize: 30, encrypted: true, deleteOnTermination: true });
-            expect(instance.inputs.ami).toBe("ami-0f1e2d3c4b5a69788");
-            expect(instance.options.ignoreChanges).toEqual(["ami", "userData"]);
+            expect(instance.inputs.creditSpecification).toEqual({ cpuCredits: "standard" });
             expect(instance.options.protect).toBe(false);
         }
+    });
+
+    it("builds nodes from the tier's launch template at its latest version, and replaces (never stops) them for a new type", () => {
+        const [template] = run.ofType("aws:ec2/launchTemplate:LaunchTemplate");
+        expect(template.inputs.imageId).toBe("ami-0f1e2d3c4b5a69788");
+        expect(Buffer.from(template.inputs.userData, "base64").toString("utf8")).toMatch(/^#!\/usr\/bin\/env bash\n# kubeadm-ha node preparation/);
+        for (const instance of run.ofType(INSTANCE)) {
+            // Nothing copied from an old state on replacement: no ignoreChanges, no image on the instance.
+            expect(instance.options.ignoreChanges).toEqual([]);
+            expect(instance.inputs.ami).toBeUndefined();
+            expect(instance.inputs.userData).toBeUndefined();
+            expect(instance.inputs.launchTemplate).toEqual({ id: preview ? UNKNOWN : "kubeadm-ha-cp-id", version: "$Latest" });
+            expect(instance.options.replaceOnChanges).toEqual(["instanceType"]);
+        }
+    });
+
+    it("gives every node an Elastic IP, and every step connects to it", () => {
+        const eips = run.ofType("aws:ec2/eip:Eip");
+        expect(eips.map((e) => [e.name, e.inputs.domain, e.inputs.instance])).toEqual(
+            [0, 1, 2].map((i) => [`kubeadm-ha-cp-${i}-address`, "vpc", preview ? UNKNOWN : `kubeadm-ha-cp-${i}-id`]),
+        );
+        for (const eip of eips) expect(run.waitsFor(eip.name, "kubeadm-ha-igw")).toBe(true);
+        if (preview) return;
+        const addresses = eips.map((e) => e.state.publicIp);
+        for (const c of run.ofType(COMMAND)) expect(addresses).toContain(c.inputs.connection.host);
     });
 
     it("fronts the API with a cross-zone NLB, a TCP listener on 6443 and an HTTPS /healthz check", () => {
@@ -118,41 +143,46 @@ describe.each([
         expect(world.sort()).toEqual(["22-22", "6443-6443", "6443-6443"]);
     });
 
-    it("runs kubeadm init on node 0 before every join, and the joins one at a time", () => {
-        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-init")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join")).toBe(false);
+    it("runs cluster-init once, after every node is prepared, then each node's member step one at a time", () => {
+        for (const node of [0, 1, 2]) expect(run.waitsFor("kubeadm-ha-cluster-init", `kubeadm-ha-cp-${node}-prepared`)).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-0-member", "kubeadm-ha-cluster-init")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-1-member", "kubeadm-ha-cp-0-member")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-2-member", "kubeadm-ha-cp-1-member")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-1-member", "kubeadm-ha-cp-2-member")).toBe(false);
         for (const node of [0, 1, 2]) {
-            const last = node === 0 ? "init" : "join";
-            expect(run.waitsFor(`kubeadm-ha-cp-${node}-${last}`, `kubeadm-ha-cp-${node}-pki`)).toBe(true);
+            expect(run.waitsFor(`kubeadm-ha-cp-${node}-member`, `kubeadm-ha-cp-${node}-pki`)).toBe(true);
             expect(run.waitsFor(`kubeadm-ha-cp-${node}-pki`, `kubeadm-ha-cp-${node}-prepared`)).toBe(true);
         }
-        // Nothing talks to the cluster from outside before every node joined and the NLB answers.
-        for (const step of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
-            expect(run.waitsFor("kubeadm-ha-api-reachable", step)).toBe(true);
-        }
-        // Each joining node makes sure the bootstrap token exists itself, with a credential it mints
-        // from the cluster CA it holds: no step on another node.
-        if (!preview) expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("kubeadm kubeconfig user --client-name");
+        // Nothing talks to the cluster from outside before membership matches the plan and the NLB answers.
+        expect(run.waitsFor("kubeadm-ha-membership", "kubeadm-ha-cp-2-member")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-api-reachable", "kubeadm-ha-membership")).toBe(true);
+        // cluster-init ignores every later change of its inputs: it never runs a second time.
+        expect(run.named("kubeadm-ha-cluster-init").options.ignoreChanges).toEqual(expect.arrayContaining(["create", "stdin", "connection", "triggers"]));
+        // The member steps were once named after init and join: aliases keep them (an update, not a
+        // delete of the old step).
         expect(run.ofType(COMMAND).filter((c) => /token/.test(c.name))).toEqual([]);
+        if (!preview) expect(run.named("kubeadm-ha-cp-2-member").inputs.create).toContain("kubeadm kubeconfig user --client-name");
     });
 
-    it("gives every remote step retries, timeouts, a replacement trigger and no previous output", () => {
+    it("gives every remote step a short dial limit (long only for the boot wait), a trigger, and no delete command", () => {
         const commands = run.ofType(COMMAND);
-        // Per node: prepared, pki, init or join, etcd backup; then the API gate.
-        expect(commands).toHaveLength(3 * 4 + 1);
+        // Per node: prepared, pki, member, etcd backup; then cluster-init, membership and the API gate.
+        expect(commands).toHaveLength(3 * 4 + 3);
         for (const c of commands) {
-            // In preview the connection waits on the instance's address, so it is unknown as a whole.
+            // In preview the connection waits on the node's address, so it is unknown as a whole.
             if (preview) expect(c.inputs.connection).toBe(UNKNOWN);
-            else expect(c.inputs.connection).toMatchObject({ user: "ubuntu", dialErrorLimit: 40, perDialTimeout: 30 });
+            else if (c.name.endsWith("-prepared")) expect(c.inputs.connection).toMatchObject({ user: "ubuntu", dialErrorLimit: 40, perDialTimeout: 30 });
+            // 4 attempts of 10 s: a host that is gone holds `pulumi up` for under a minute.
+            else expect(c.inputs.connection).toMatchObject({ user: "ubuntu", dialErrorLimit: 3, perDialTimeout: 10 });
             expect(c.inputs.addPreviousOutputInEnv).toBe(false);
             expect(c.inputs.triggers.length).toBeGreaterThanOrEqual(1);
             expect(c.options.replaceOnChanges).toEqual(["triggers[*]"]);
+            // Nothing runs when a step is deleted: no secret replayed, no dead host dialled, no reset.
+            expect([c.name, c.inputs.delete]).toEqual([c.name, undefined]);
         }
-        for (const name of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
-            // The delete step names the node, which preview does not know yet.
-            expect(run.named(name).inputs.delete).toEqual(preview ? UNKNOWN : expect.stringContaining("kubeadm reset -f"));
+        // A changed input re-runs the same converging script, never a different one.
+        for (const name of ["kubeadm-ha-cp-0-member", "kubeadm-ha-cp-2-member", "kubeadm-ha-membership"]) {
+            expect(run.named(name).inputs.update).toBe(run.named(name).inputs.create);
         }
     });
 
@@ -163,11 +193,11 @@ describe.each([
         for (const c of run.ofType(COMMAND)) {
             if (c.inputs.stdin !== undefined) expect([c.name, secretOrUnknown(c)]).toEqual([c.name, true]);
         }
-        for (const name of ["kubeadm-ha-cp-0-pki", "kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join"]) {
+        for (const name of ["kubeadm-ha-cp-0-pki", "kubeadm-ha-cluster-init", "kubeadm-ha-cp-1-member"]) {
             expect(secretOrUnknown(run.named(name))).toBe(true);
         }
         const exposed = [
-            ...run.ofType(INSTANCE).map((i) => i.inputs.userData),
+            ...run.ofType("aws:ec2/launchTemplate:LaunchTemplate").map((t) => Buffer.from(t.inputs.userData, "base64").toString("utf8")),
             ...run.ofType(COMMAND).flatMap((c) => [c.inputs.create, c.inputs.delete]),
             ...strings(run.plainOutputs),
         ].filter((s): s is string => typeof s === "string");
@@ -184,9 +214,9 @@ describe.each([
         if (preview) return;
         expect(run.outputs.apiEndpoint).toBe("https://kubeadm-ha-0123456789abcdef.elb.us-east-1.amazonaws.com:6443");
         expect(run.outputs.controlPlaneNodes).toEqual([
-            { name: "ip-10-0-0-10.ec2.internal", zone: "us-east-1a", privateIp: "10.0.0.10", publicIp: "203.0.113.10", instanceId: "kubeadm-ha-cp-0-id" },
-            { name: "ip-10-0-16-11.ec2.internal", zone: "us-east-1b", privateIp: "10.0.16.11", publicIp: "203.0.113.11", instanceId: "kubeadm-ha-cp-1-id" },
-            { name: "ip-10-0-32-12.ec2.internal", zone: "us-east-1c", privateIp: "10.0.32.12", publicIp: "203.0.113.12", instanceId: "kubeadm-ha-cp-2-id" },
+            { name: "ip-10-0-0-10.ec2.internal", zone: "us-east-1a", privateIp: "10.0.0.10", publicIp: "198.51.100.10", instanceId: "kubeadm-ha-cp-0-id" },
+            { name: "ip-10-0-16-11.ec2.internal", zone: "us-east-1b", privateIp: "10.0.16.11", publicIp: "198.51.100.11", instanceId: "kubeadm-ha-cp-1-id" },
+            { name: "ip-10-0-32-12.ec2.internal", zone: "us-east-1c", privateIp: "10.0.32.12", publicIp: "198.51.100.12", instanceId: "kubeadm-ha-cp-2-id" },
         ]);
     });
 });
@@ -198,22 +228,22 @@ describe("the kubeadm configuration sent to the nodes", () => {
     });
 
     it("sends only documents that pass the strict v1beta4 schema", () => {
-        for (const name of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) {
+        for (const name of ["kubeadm-ha-cluster-init", "kubeadm-ha-cp-0-member", "kubeadm-ha-cp-1-member", "kubeadm-ha-cp-2-member"]) {
             const docs = parseAllDocuments(run.named(name).inputs.stdin).map((d) => d.toJS());
             expect([name, docs.flatMap(validateDocument)]).toEqual([name, []]);
         }
     });
 
     it("inits node 0 with the NLB endpoint, its own name and address, and the bootstrap token", () => {
-        const docs = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
-        // The init documents, then node 0's own JoinConfiguration, for when it replaces a lost node 0.
+        const docs = parseAllDocuments(run.named("kubeadm-ha-cluster-init").inputs.stdin).map((d) => d.toJS());
         expect(docs.map((d) => `${d.apiVersion}/${d.kind}`)).toEqual([
             "kubeadm.k8s.io/v1beta4/InitConfiguration",
             "kubeadm.k8s.io/v1beta4/ClusterConfiguration",
             "kubelet.config.k8s.io/v1beta1/KubeletConfiguration",
-            "kubeadm.k8s.io/v1beta4/JoinConfiguration",
         ]);
-        expect(docs[3].controlPlane.localAPIEndpoint.advertiseAddress).toBe("10.0.0.10");
+        // Node 0's own member step joins it when it replaces a lost node 0.
+        const [join0] = parseAllDocuments(run.named("kubeadm-ha-cp-0-member").inputs.stdin).map((d) => d.toJS());
+        expect(join0.controlPlane.localAPIEndpoint.advertiseAddress).toBe("10.0.0.10");
         const [init, cluster, kubelet] = docs;
         expect(init.bootstrapTokens[0].token).toBe(token(run));
         expect(init.nodeRegistration).toEqual({
@@ -234,7 +264,7 @@ describe("the kubeadm configuration sent to the nodes", () => {
     });
 
     it("joins the other nodes as control planes by token and CA pin, through the NLB endpoint", () => {
-        const [join] = parseAllDocuments(run.named("kubeadm-ha-cp-2-join").inputs.stdin).map((d) => d.toJS());
+        const [join] = parseAllDocuments(run.named("kubeadm-ha-cp-2-member").inputs.stdin).map((d) => d.toJS());
         expect(join.kind).toBe("JoinConfiguration");
         expect(join.discovery.bootstrapToken).toEqual({
             token: token(run),
@@ -243,12 +273,15 @@ describe("the kubeadm configuration sent to the nodes", () => {
         });
         expect(join.controlPlane).toEqual({ localAPIEndpoint: { advertiseAddress: "10.0.32.12", bindPort: 6443 } });
         expect(join.nodeRegistration.name).toBe("ip-10-0-32-12.ec2.internal");
-        // Earlier members are where the join may go while the NLB has no healthy target yet.
-        expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("API_SERVERS='10.0.0.10 10.0.16.11'");
-        expect(run.named("kubeadm-ha-cp-2-join").inputs.create).toContain("FIRST_NODE='false'");
+        // The other planned nodes are where a join finds a live API server; every planned name is what
+        // etcd membership is reconciled to.
+        const planned = "PLANNED_NODES='ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal ip-10-0-32-12.ec2.internal'";
+        expect(run.named("kubeadm-ha-cp-2-member").inputs.create).toContain("API_SERVERS='10.0.0.10 10.0.16.11'");
+        expect(run.named("kubeadm-ha-cp-2-member").inputs.create).toContain(planned);
         // A replacement of node 0 finds the live cluster through the others and joins it.
-        expect(run.named("kubeadm-ha-cp-0-init").inputs.create).toContain("API_SERVERS='10.0.16.11 10.0.32.12'");
-        expect(run.named("kubeadm-ha-cp-0-init").inputs.create).toContain("FIRST_NODE='true'");
+        expect(run.named("kubeadm-ha-cp-0-member").inputs.create).toContain("API_SERVERS='10.0.16.11 10.0.32.12'");
+        // cluster-init refuses to run where any other planned node answers on 6443.
+        expect(run.named("kubeadm-ha-cluster-init").inputs.create).toContain("API_SERVERS='10.0.16.11 10.0.32.12'");
     });
 
     it("places the shared CAs on every node and the etcd CA key only with stacked etcd", () => {
@@ -279,7 +312,7 @@ describe("placement of larger control planes", () => {
         const zones = run.ofType(INSTANCE).map((i) => zoneOf.get(i.inputs.subnetId));
         expect(zones).toEqual(["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a", "us-east-1b"]);
         expect(run.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment")).toHaveLength(5);
-        expect(run.waitsFor("kubeadm-ha-cp-4-join", "kubeadm-ha-cp-3-join")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-4-member", "kubeadm-ha-cp-3-member")).toBe(true);
     });
 
     it("follows a Graviton instance type to the arm64 Ubuntu image", async () => {
@@ -292,13 +325,15 @@ describe("placement of larger control planes", () => {
             ]),
         );
         expect(ami.inputs.owners).toEqual(["099720109477"]);
-        expect(run.ofType(INSTANCE).map((i) => i.inputs.ami)).toEqual(Array(3).fill("ami-0a1b2c3d4e5f60718"));
+        expect(run.ofType("aws:ec2/launchTemplate:LaunchTemplate").map((t) => t.inputs.imageId)).toEqual(["ami-0a1b2c3d4e5f60718"]);
     });
 
     it("uses an AMI override without looking one up, and honours protect and the health path", async () => {
         const run = await runProgram({ ami: "ami-0123456789abcdef0", protect: "true", healthCheckPath: "/readyz" });
         expect(run.invokes.map((i) => i.token)).not.toContain("aws:ec2/getAmi:getAmi");
-        expect(run.ofType(INSTANCE).every((i) => i.inputs.ami === "ami-0123456789abcdef0" && i.options.protect)).toBe(true);
+        expect(run.ofType("aws:ec2/launchTemplate:LaunchTemplate").map((t) => t.inputs.imageId)).toEqual(["ami-0123456789abcdef0"]);
+        expect(run.ofType(INSTANCE).every((i) => i.options.protect)).toBe(true);
+        expect(run.ofType("aws:ec2/eip:Eip").every((e) => e.options.protect)).toBe(true);
         expect(run.ofType("aws:lb/targetGroup:TargetGroup")[0].inputs.healthCheck.path).toBe("/readyz");
     });
 });
@@ -333,8 +368,9 @@ describe.each([
             expect(node.inputs.instanceType).toBe("t3.small");
             expect(node.inputs.metadataOptions.httpTokens).toBe("required");
             expect(node.inputs.rootBlockDevice.encrypted).toBe(true);
-            expect(node.inputs.userData).toContain("ETCD_VERSION='3.5.25'");
-            expect(node.inputs.userData).toContain("sha256sum --check");
+            const userData = userDataOf(run, node);
+            expect(userData).toContain("ETCD_VERSION='3.5.25'");
+            expect(userData).toContain("sha256sum --check");
         }
     });
 
@@ -357,21 +393,22 @@ describe.each([
         ]);
     });
 
-    it("starts members in parallel and holds kubeadm init until the etcd health gate passes", () => {
-        expect(run.waitsFor("kubeadm-ha-etcd-1-start", "kubeadm-ha-etcd-0-start")).toBe(false);
+    it("starts members one at a time and holds kubeadm init until the etcd health gate passes", () => {
+        expect(run.waitsFor("kubeadm-ha-etcd-1-start", "kubeadm-ha-etcd-0-start")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-etcd-2-start", "kubeadm-ha-etcd-1-start")).toBe(true);
         for (const i of [0, 1, 2]) expect(run.waitsFor("kubeadm-ha-etcd-healthy", `kubeadm-ha-etcd-${i}-start`)).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-0-init", "kubeadm-ha-etcd-healthy")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cluster-init", "kubeadm-ha-etcd-healthy")).toBe(true);
     });
 
-    it("joins control-plane nodes in parallel: they change no etcd membership", () => {
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-0-init")).toBe(true);
-        expect(run.waitsFor("kubeadm-ha-cp-2-join", "kubeadm-ha-cp-1-join")).toBe(false);
-        expect(run.waitsFor("kubeadm-ha-cp-1-join", "kubeadm-ha-cp-0-init")).toBe(true);
+    it("converges control-plane nodes one at a time here too, with no etcd membership of their own", () => {
+        expect(run.waitsFor("kubeadm-ha-cp-2-member", "kubeadm-ha-cp-1-member")).toBe(true);
+        expect(run.waitsFor("kubeadm-ha-cp-0-member", "kubeadm-ha-cluster-init")).toBe(true);
+        if (!preview) expect(run.named("kubeadm-ha-cp-1-member").inputs.create).toContain("STACKED='false'");
     });
 
     it("points kubeadm at every member and gives API servers only a client certificate", () => {
-        if (preview) return expect(run.named("kubeadm-ha-cp-0-init").inputs.stdin).toBe(UNKNOWN);
-        const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin).map((d) => d.toJS());
+        if (preview) return expect(run.named("kubeadm-ha-cluster-init").inputs.stdin).toBe(UNKNOWN);
+        const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cluster-init").inputs.stdin).map((d) => d.toJS());
         expect(cluster.etcd.external.endpoints).toEqual(["https://10.0.0.110:2379", "https://10.0.16.111:2379", "https://10.0.32.112:2379"]);
         expect(run.outputs.etcdEndpoints).toEqual(cluster.etcd.external.endpoints);
         const files = (run.named("kubeadm-ha-cp-1-pki").inputs.stdin as string)
@@ -437,16 +474,12 @@ describe("switching the etcd topology", () => {
 describe("etcd backups", () => {
     it("install on every stacked control-plane node once it has joined, from inside kubeadm's etcd pod", async () => {
         const run = await runProgram({});
-        for (const [node, step] of [
-            ["0", "init"],
-            ["1", "join"],
-            ["2", "join"],
-        ]) {
+        for (const node of [0, 1, 2]) {
             const backup = run.named(`kubeadm-ha-cp-${node}-etcd-backup`);
-            expect(run.waitsFor(backup.name, `kubeadm-ha-cp-${node}-${step}`)).toBe(true);
+            expect(run.waitsFor(backup.name, `kubeadm-ha-cp-${node}-member`)).toBe(true);
             expect(backup.inputs.create).toContain("ETCD_ACCESS=container");
             expect(backup.inputs.create).toContain("RETENTION=48");
-            expect(backup.inputs.delete).toContain("systemctl disable --now kubeadm-ha-etcd-backup.timer");
+            expect(backup.inputs.delete).toBeUndefined();
         }
     });
 
@@ -461,8 +494,12 @@ describe("etcd backups", () => {
         expect(run.resources.filter((r) => /-cp-\d-etcd-backup$/.test(r.name))).toEqual([]);
     });
 
-    it("are off with a retention of 0", async () => {
-        const run = await runProgram({ etcdBackupRetention: "0" });
-        expect(run.resources.filter((r) => r.name.endsWith("-etcd-backup"))).toEqual([]);
+    it("are turned off with a retention of 0 by an update of the same steps, never by a delete command", async () => {
+        for (const topology of ["stacked", "external"]) {
+            const run = await runProgram({ etcdBackupRetention: "0", etcdTopology: topology });
+            const steps = run.resources.filter((r) => r.name.endsWith("-etcd-backup"));
+            expect(steps).toHaveLength(3);
+            for (const step of steps) expect(step.inputs.create).toContain("systemctl disable --now kubeadm-ha-etcd-backup.timer");
+        }
     });
 });

@@ -39,9 +39,9 @@ describe.each(["dev", "external"])("the render of stack %s", (stack) => {
         expect(nodes.length).toBe(stack === "external" ? 6 : 3);
         for (const node of nodes) expect(files.filter((f) => f.startsWith(`${node}/steps/01-`))).toEqual([`${node}/steps/01-${node}-prepared.sh`]);
         expect(result.summary).toContain(`topology: ${stack === "external" ? "external" : "stacked"} etcd`);
-        // prepared, pki, init, join, join, API gate; external etcd: prepared, pki, etcd start, health
-        // gate, init, the parallel joins, API gate.
-        expect(result.summary).toContain(`bootstrap order (stage, step): ${stack === "external" ? 7 : 6} stages on the critical path`);
+        // prepared, pki, cluster-init, one member step per node in turn, membership, API gate; external
+        // etcd: prepared, pki, the three member starts in turn, health gate, then the same.
+        expect(result.summary).toContain(`bootstrap order (stage, step): ${stack === "external" ? 12 : 8} stages on the critical path`);
     });
 
     it("passes shellcheck on every script", () => {
@@ -55,7 +55,8 @@ describe.each(["dev", "external"])("the render of stack %s", (stack) => {
 
     it("hands kubeadm only documents that pass the strict v1beta4 schema", () => {
         const documents = files.filter((f) => f.endsWith(".kubeadm.yaml"));
-        expect(documents.length).toBe(3);
+        // cluster-init's init documents and each node's join document.
+        expect(documents.length).toBe(4);
         for (const file of documents) {
             const docs = parseAllDocuments(readFileSync(join(result.outDir, file), "utf8")).map((d) => d.toJS());
             expect([file, docs.flatMap(validateDocument)]).toEqual([file, []]);

@@ -12,9 +12,8 @@ import {
     shellQuote,
 } from "../core/scripts";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { KubeadmDocument, renderControlPlaneStdin, renderDocuments } from "../core/kubeadm";
 import { PkiFile, renderPkiBundle } from "../core/pki";
 import { shellcheck, tempDir } from "./tools";
 
@@ -27,11 +26,13 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
             NODE_NAME: "ip-10-0-0-10.ec2.internal",
             NODE_IP: "10.0.0.10",
             ENDPOINT_HOST: "api.example",
-            FIRST_NODE: "true",
             API_SERVERS: "10.0.16.11 10.0.32.12",
+            PLANNED_NODES: "ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal ip-10-0-32-12.ec2.internal",
+            STACKED: "true",
         },
     ],
-    ["reset-node", { NODE_NAME: "n1" }],
+    ["cluster-init", { NODE_NAME: "ip-10-0-0-10.ec2.internal", NODE_IP: "10.0.0.10", ENDPOINT_HOST: "api.example", API_SERVERS: "10.0.16.11 10.0.32.12" }],
+    ["membership", { PLANNED_NODES: "ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal", STACKED: "true" }],
     ["place-pki", { PKI_DIR: "/etc/etcd/pki", STAGED_PKI_DIR: "/etc/kubeadm-ha/etcd-pki" }],
     [
         "etcd-member",
@@ -66,13 +67,13 @@ describe("rendered scripts", () => {
     });
 
     it("quotes parameters so a hostile value stays one word", () => {
-        const script = renderStepScript("reset-node", { NODE_NAME: "a'; rm -rf / #" });
+        const script = renderStepScript("api-reachable", { NODE_NAME: "a'; rm -rf / #" });
         expect(script).toContain(`NODE_NAME=${shellQuote("a'; rm -rf / #")}`);
         expect(shellQuote("it's")).toBe(`'it'\\''s'`);
     });
 
     it("rejects parameter names that are not shell variables", () => {
-        expect(() => renderStepScript("reset-node", { "NODE NAME": "x" })).toThrow(/bad script parameter name/);
+        expect(() => renderStepScript("api-reachable", { "NODE NAME": "x" })).toThrow(/bad script parameter name/);
     });
 });
 
@@ -83,11 +84,14 @@ describe("the shellcheck harness", () => {
 });
 
 describe("remote steps, run for real in a scratch directory", () => {
-    const run = (script: string, stdin: string) => spawnSync("bash", ["-c", script], { input: stdin, encoding: "utf8" });
+    // The scripts' paths all sit under KUBEADM_HA_ROOT, which the scratch directory stands in for.
+    let root = "";
+    const run = (script: string, stdin: string) =>
+        spawnSync("bash", ["-c", script], { input: stdin, encoding: "utf8", env: { ...process.env, KUBEADM_HA_ROOT: root } });
     const scratch = () => {
         const dir = tempDir("step");
-        const owner = `${process.getuid!()}:${process.getgid!()}`;
-        return { dir, params: { PKI_DIR: join(dir, "pki"), STAGED_PKI_DIR: join(dir, "staged"), PKI_OWNER: owner, LOG_DIR: join(dir, "log") } };
+        root = dir;
+        return { dir, params: { PKI_OWNER: `${process.getuid!()}:${process.getgid!()}` } };
     };
 
     it("place-pki writes every file of its stdin bundle with its mode, staged and placed", () => {
@@ -97,11 +101,12 @@ describe("remote steps, run for real in a scratch directory", () => {
             { path: "etcd/ca.key", mode: "0600", content: "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n" },
         ];
         const result = run(renderStepScript("place-pki", params), renderPkiBundle(files));
-        expect([result.status, result.stdout.trim()]).toEqual([0, `[kubeadm-ha] placed 2 certificate and key files in ${join(dir, "pki")}`]);
+        const placed = join(dir, "etc/kubernetes/pki");
+        expect([result.status, result.stdout.trim()]).toEqual([0, `[kubeadm-ha] placed 2 certificate and key files in ${placed}`]);
         for (const f of files) {
-            for (const root of ["pki", "staged"]) {
-                expect(readFileSync(join(dir, root, f.path), "utf8")).toBe(f.content);
-                expect((statSync(join(dir, root, f.path)).mode & 0o777).toString(8).padStart(4, "0")).toBe(f.mode);
+            for (const where of [placed, join(dir, "etc/kubeadm-ha/pki")]) {
+                expect(readFileSync(join(where, f.path), "utf8")).toBe(f.content);
+                expect((statSync(join(where, f.path)).mode & 0o777).toString(8).padStart(4, "0")).toBe(f.mode);
             }
         }
     });
@@ -125,26 +130,60 @@ describe("remote steps, run for real in a scratch directory", () => {
     });
 });
 
-describe("the control-plane step's stdin", () => {
-    it("splits into init and join documents exactly as the node's awk program does", () => {
-        const joinDocs = [{ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "JoinConfiguration", discovery: {} }] as unknown as KubeadmDocument[];
-        const init = [
-            { apiVersion: "kubeadm.k8s.io/v1beta4", kind: "InitConfiguration" },
-            { apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration" },
-        ] as unknown as KubeadmDocument[];
-        const script = readFileSync(join(__dirname, "..", "scripts", "remote", "kubeadm-control-plane.sh"), "utf8");
-        const awk = /awk -v init="\$init_config" -v join="\$join_config" '([\s\S]*?)' "\$documents"/.exec(script)![1];
-        const dir = tempDir("split");
-        const split = (stdin: string) => {
-            const result = spawnSync("awk", ["-v", `init=${dir}/init.yaml`, "-v", `join=${dir}/join.yaml`, awk], { input: stdin, encoding: "utf8" });
-            expect(result.status).toBe(0);
-            const read = (f: string) => (existsSync(f) ? readFileSync(f, "utf8") : "");
-            const out = { init: read(`${dir}/init.yaml`), join: read(`${dir}/join.yaml`) };
-            rmSync(`${dir}/init.yaml`, { force: true });
-            rmSync(`${dir}/join.yaml`, { force: true });
-            return out;
-        };
-        expect(split(renderControlPlaneStdin(joinDocs, init))).toEqual({ init: renderDocuments(init), join: renderDocuments(joinDocs) });
-        expect(split(renderControlPlaneStdin(joinDocs))).toEqual({ init: "", join: renderDocuments(joinDocs) });
+describe("etcd membership rules (plan_removals), run by bash", () => {
+    const rules = readFileSync(join(__dirname, "..", "scripts", "remote", "members.sh"), "utf8");
+    /** Members as "id name learner healthy"; returns what plan_removals prints. */
+    const decide = (planned: string, mode: "down" | "surplus", members: string[]) => {
+        const result = spawnSync("bash", ["-c", `${rules}\nplan_removals "$1" "$2"`, "rules", planned, mode], {
+            input: members.join("\n") + "\n",
+            encoding: "utf8",
+        });
+        expect(result.stderr).toBe("");
+        return result.stdout.trim().split("\n").filter(Boolean);
+    };
+    const planned = "a b c";
+
+    it.each([
+        ["nothing to do when the members are the planned ones", "surplus", ["1 a false true", "2 b false true", "3 c false true"], []],
+        ["before a join, removes an unplanned member that is down", "down", ["1 a false true", "2 b false true", "9 old false false"], ["remove 9 old"]],
+        [
+            "before a join, leaves an unplanned healthy member (it goes once the new one has joined)",
+            "down",
+            ["1 a false true", "2 b false true", "9 old false true"],
+            [],
+        ],
+        [
+            "after a join, removes one healthy unplanned member per surplus member, never a planned one",
+            "surplus",
+            ["1 a false true", "7 x false true", "8 y false true", "9 z false true"],
+            ["remove 7 x"],
+        ],
+        [
+            "scaling down 5 to 3 removes both surplus members, one at a time",
+            "surplus",
+            ["1 a false true", "2 b false true", "3 c false true", "4 d false true", "5 e false true"],
+            ["remove 4 d", "remove 5 e"],
+        ],
+        [
+            "a member that never started (no name) and is not planned is removed first",
+            "down",
+            ["1 a false true", "2 b false true", "6 - true false"],
+            ["remove 6 -"],
+        ],
+        ["a planned member that is down is never removed", "surplus", ["1 a false true", "2 b false true", "3 c false false"], []],
+        [
+            "refuses when etcd has no quorum",
+            "down",
+            ["1 a false true", "2 b false false", "9 old false false"],
+            ["refuse etcd has no quorum: 1 of 3 voting members are healthy; restore it from a snapshot (README: disaster recovery)"],
+        ],
+        [
+            "refuses a removal that would leave no healthy majority",
+            "surplus",
+            ["1 a false true", "2 b false false", "3 c false false", "8 y false true", "9 z false true"],
+            ["refuse removing y would leave 2 of 4 voting members healthy, no majority"],
+        ],
+    ])("%s", (_what, mode, members, expected) => {
+        expect(decide(planned, mode as "down" | "surplus", members)).toEqual(expected);
     });
 });

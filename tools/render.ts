@@ -14,7 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { CostEstimate, formatCostEstimate } from "../core/cost";
-import { ProgramRun, runProgram, zonesOf } from "./offline/engine";
+import { ProgramRun, RecordedResource, runProgram, zonesOf } from "./offline/engine";
 import { commandsInOrder, criticalPath } from "./offline/graph";
 
 const PROJECT_DIR = resolve(__dirname, "..");
@@ -55,6 +55,13 @@ function pkiFiles(stdin: string): { path: string; content: string }[] {
         .map(([, path, data]) => ({ path, content: Buffer.from(data, "base64").toString("utf8") }));
 }
 
+/** The user data an instance boots with: its launch template's, decoded. */
+export function userDataOf(run: ProgramRun, instance: RecordedResource): string {
+    const template = run.ofType("aws:ec2/launchTemplate:LaunchTemplate").find((t) => instance.dependsOn.includes(t.name));
+    if (!template) throw new Error(`no launch template for ${instance.name}`);
+    return Buffer.from(template.inputs.userData, "base64").toString("utf8");
+}
+
 /** The systemd unit an etcd-member step installs, as its script carries it. */
 function etcdUnitOf(create: string): string | undefined {
     return /^ETCD_UNIT='([^']*)'$/m.exec(create)?.[1];
@@ -73,8 +80,9 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
     };
 
     const instances = result.ofType(INSTANCE_TYPE);
-    const nodeByHost = new Map(instances.map((i) => [i.state.publicIp as string, i.name]));
-    for (const instance of instances) write(join(instance.name, "user-data.sh"), instance.inputs.userData);
+    // Steps connect to each node's Elastic IP; a node's user data is its tier's launch template's.
+    const nodeByHost = new Map(result.ofType("aws:ec2/eip:Eip").map((eip) => [eip.state.publicIp as string, String(eip.inputs.instance).replace(/-id$/, "")]));
+    for (const instance of instances) write(join(instance.name, "user-data.sh"), userDataOf(result, instance));
 
     const ordered = commandsInOrder(result);
     const counters = new Map<string, number>();

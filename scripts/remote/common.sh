@@ -1,14 +1,25 @@
 # Shared by every remote step: paths, logging, local API health, endpoint pinning, redaction.
 # Remote steps run as root through sudo; their stdin carries the secrets, never their arguments.
 umask 077
+# Every path below sits under ROOT: empty on a node (sudo resets the environment, so it can be
+# nothing else there); the test suite's host simulation sets it to give each simulated host a tree.
+ROOT=${KUBEADM_HA_ROOT:-}
 # A step may set these first (external etcd members keep their certificates under /etc/etcd).
-PKI_DIR=${PKI_DIR:-/etc/kubernetes/pki}
-STAGED_PKI_DIR=${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
+PKI_DIR=$ROOT${PKI_DIR:-/etc/kubernetes/pki}
+STAGED_PKI_DIR=$ROOT${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
 # Who reads the placed files: root for kubeadm's static pods, etcd:etcd for an external member.
 PKI_OWNER=${PKI_OWNER:-root:root}
-LOG_DIR=${LOG_DIR:-/var/log/kubeadm-ha}
+LOG_DIR=$ROOT/var/log/kubeadm-ha
+KUBERNETES_DIR=$ROOT/etc/kubernetes
+RUN_DIR=$ROOT/run
+STATE_DIR=$ROOT/var/lib/kubeadm-ha
+HOSTS_FILE=$ROOT/etc/hosts
 HOSTS_MARK="# kubeadm-ha bootstrap pin"
-install -d -m 0700 "$LOG_DIR"
+# Written just before kubeadm init or join starts and removed when it has finished: the one sign that
+# a node holds a half-made member that `kubeadm reset` may wipe. A node without it is, or was, a
+# working member, and is never reset.
+KUBEADM_MARKER=$STATE_DIR/kubeadm-in-progress
+install -d -m 0700 "$LOG_DIR" "$RUN_DIR"
 
 log() { printf '[kubeadm-ha] %s\n' "$*"; }
 
@@ -35,10 +46,15 @@ run_logged() {
   fi
 }
 
+# A root-only temporary file (under /run, a tmpfs: secrets never reach a disk).
+private_temp() {
+  mktemp "$RUN_DIR/kubeadm-ha.XXXXXX"
+}
+
 # Reads this step's stdin into a root-only file and prints its path.
 stdin_to_private_file() {
   local file
-  file=$(mktemp /run/kubeadm-ha.XXXXXX)
+  file=$(private_temp)
   cat >"$file"
   printf '%s' "$file"
 }
@@ -62,13 +78,14 @@ wait_for_local_api() {
 # /etc/hosts, so bootstrap never waits for the load balancer to mark its first target healthy.
 pin_endpoint() {
   unpin_endpoint
-  printf '%s %s %s\n' "$2" "$1" "$HOSTS_MARK" >>/etc/hosts
+  printf '%s %s %s\n' "$2" "$1" "$HOSTS_MARK" >>"$HOSTS_FILE"
 }
 
 unpin_endpoint() {
   local kept
-  kept=$(grep -vF "$HOSTS_MARK" /etc/hosts || true)
-  printf '%s\n' "$kept" >/etc/hosts
+  [ -f "$HOSTS_FILE" ] || return 0
+  kept=$(grep -vF "$HOSTS_MARK" "$HOSTS_FILE" || true)
+  printf '%s\n' "$kept" >"$HOSTS_FILE"
 }
 
 # Copies the staged shared CAs and this node's certificates into kubeadm's directory; `kubeadm reset`
@@ -78,4 +95,48 @@ restore_pki() {
   install -d -m 0700 "$PKI_DIR"
   cp -a "$STAGED_PKI_DIR/." "$PKI_DIR/"
   chown -R "$PKI_OWNER" "$PKI_DIR"
+}
+
+# Whether this node holds a control plane kubeadm finished setting up (init or join ran to the end).
+is_member() {
+  [ ! -e "$KUBEADM_MARKER" ] && [ -f "$KUBERNETES_DIR/kubelet.conf" ] && [ -f "$KUBERNETES_DIR/manifests/kube-apiserver.yaml" ]
+}
+
+# Whether kubeadm left anything on this node: a member, or a half-made one.
+has_kubeadm_state() {
+  [ -e "$KUBERNETES_DIR/kubelet.conf" ] || [ -e "$KUBERNETES_DIR/manifests/kube-apiserver.yaml" ] || [ -d "$ROOT/var/lib/etcd/member" ]
+}
+
+# Runs kubeadm init or join ($2...) under the in-progress marker, logged as $1.
+run_kubeadm_marked() {
+  install -d -m 0700 "$STATE_DIR"
+  date -u +%FT%TZ >"$KUBEADM_MARKER"
+  run_logged "$@"
+}
+
+# kubeadm finished and the local API server answers: the node is a member.
+clear_kubeadm_marker() {
+  rm -f "$KUBEADM_MARKER"
+}
+
+# Resets a node only when the marker says kubeadm was interrupted there; otherwise refuses with what
+# to do, since the node is, or was, a working member whose etcd data must not be wiped on a guess.
+reset_unfinished_node() {
+  if [ -e "$KUBEADM_MARKER" ]; then
+    log "an earlier kubeadm run on $1 did not finish (marker from $(cat "$KUBEADM_MARKER")); resetting it"
+    run_logged reset kubeadm reset -f
+    clear_kubeadm_marker
+  elif has_kubeadm_state; then
+    fail "$1 holds kubeadm state but no sign of an unfinished run, so it is or was a member; not resetting it. If it is broken, replace the node: pulumi up --replace <its instance URN>"
+  fi
+}
+
+# A short-lived cluster-admin kubeconfig for server $1, minted from the cluster CA this node holds.
+mint_admin_kubeconfig() {
+  local file
+  file=$(private_temp)
+  kubeadm kubeconfig user --client-name "kubeadm-ha-$(hostname)" --org kubeadm:cluster-admins --validity-period 1h >"$file" 2>>"$LOG_DIR/kubeconfig.log" ||
+    fail "could not mint an admin credential from the cluster CA"
+  sed -i -E "s#^([[:space:]]*server:).*#\\1 https://$1:6443#" "$file"
+  printf '%s' "$file"
 }

@@ -1,43 +1,46 @@
-# On every control-plane node: make it a working member of the control plane, converging when re-run.
-# - Already a member with a ready local API server: nothing to do.
-# - Half-finished (a failed earlier run): `kubeadm reset` first; re-running a half-finished join fails
-#   otherwise ("peer URLs already exists"). kubeadm writes admin.conf before it adds an etcd member,
-#   so reset can remove that member again.
-# - A cluster already answers (any node but the first, or a replacement of the first): join it.
-#   The node holds the cluster CA (kubeadm's manual certificate distribution), so it mints a
-#   short-lived admin credential to make sure the bootstrap token exists, which keeps a join working
-#   however long after init it runs, with no other node's help but a live API server.
-# - The first node, with no cluster anywhere: kubeadm init.
-# While kubeadm runs, the endpoint's name resolves to a live API server through /etc/hosts (this
-# node for init), so nothing waits for the load balancer to mark its first target healthy.
-# Parameters: NODE_NAME, NODE_IP, ENDPOINT_HOST, FIRST_NODE (true|false), API_SERVERS (the other
-# control-plane nodes' addresses, earlier nodes first). Stdin: the JoinConfiguration; the first node
-# also gets the init documents before it, after a line "# kubeadm-ha: init" and before "--- # kubeadm-ha: join".
-: "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}" "${FIRST_NODE:?}"
+# On every control-plane node, one node at a time: make it a working member of the cluster that
+# cluster-init created, and converge when run again (create and update run this same script).
+# - A member (kubeadm finished here): wait for its API server, which may be restarting, for minutes;
+#   never reset it.
+# - kubeadm was interrupted here (the in-progress marker): reset, then join again.
+# - Anything else kubeadm left, with no marker: refuse, and say how to replace the node.
+# - A new node: join through a live API server. Stacked etcd: first remove the etcd members that are
+#   down and belong to no planned node (kubeadm refuses to join while a listed member is down), then
+#   join, then remove surplus unplanned members while the rest keep a majority. kubeadm init never
+#   runs here: only cluster-init does, once in the cluster's life.
+# Ends gated: the local API server ready and, stacked, every etcd member healthy and voting.
+# Parameters: NODE_NAME, NODE_IP, ENDPOINT_HOST, API_SERVERS (the other planned control-plane nodes'
+# addresses), PLANNED_NODES (every planned control-plane node's name), STACKED (true|false).
+# Stdin: the JoinConfiguration (holds the bootstrap token).
+: "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}" "${PLANNED_NODES:?}" "${STACKED:?}"
 API_SERVERS=${API_SERVERS:-}
-documents=$(stdin_to_private_file)
-init_config=$(mktemp /run/kubeadm-ha.XXXXXX)
-join_config=$(mktemp /run/kubeadm-ha.XXXXXX)
-admin=$(mktemp /run/kubeadm-ha.XXXXXX)
-trap 'rm -f "$documents" "$init_config" "$join_config" "$admin"; unpin_endpoint' EXIT
-awk -v init="$init_config" -v join="$join_config" '
-  /^# kubeadm-ha: init$/ { out = init; next }
-  /^--- # kubeadm-ha: join$/ { out = join; next }
-  { print > (out == "" ? join : out) }
-' "$documents"
+join_config=$(stdin_to_private_file)
+ADMIN_KUBECONFIG=""
+trap 'rm -f "$join_config" "$ADMIN_KUBECONFIG"' EXIT
+ETCDCTL=etcdctl_in_pod
+planned_count=$(wc -w <<<"$PLANNED_NODES")
 
-if [ -f /etc/kubernetes/kubelet.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] && local_api_ready; then
-  log "$NODE_NAME is already a control-plane member; nothing to do"
+gate() {
+  wait_for_local_api 600
+  if [ "$STACKED" = true ]; then
+    ADMIN_KUBECONFIG=${ADMIN_KUBECONFIG:-$(mint_admin_kubeconfig 127.0.0.1)}
+    find_etcd_pod "$PLANNED_NODES"
+    # Unplanned members may remain until the membership step; the gate is that all are healthy voters.
+    wait_for_etcd_settled 600 ""
+  fi
+}
+
+if is_member; then
+  log "$NODE_NAME is a control-plane member; waiting for its API server"
+  gate
+  log "$NODE_NAME: member, API server ready"
   exit 0
 fi
-if [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -d /var/lib/etcd/member ]; then
-  log "found a half-finished bootstrap on $NODE_NAME; resetting it first"
-  run_logged reset kubeadm reset -f
-fi
+reset_unfinished_node "$NODE_NAME"
 restore_pki
 
-# The first API server among API_SERVERS that answers, verified with the cluster CA under the
-# endpoint's name; empty if none does.
+# The first planned API server that answers, verified with the cluster CA under the endpoint's name;
+# else the load balancer itself (the replaced nodes of a rolling change still serve behind it).
 live_api_server() {
   local ip
   for ip in $API_SERVERS; do
@@ -47,39 +50,48 @@ live_api_server() {
       return 0
     fi
   done
+  if curl --silent --fail --max-time 5 --cacert "$PKI_DIR/ca.crt" "https://$ENDPOINT_HOST:6443/readyz" >/dev/null 2>&1; then
+    printf '%s' "$ENDPOINT_HOST"
+    return 0
+  fi
   return 1
 }
-
-target=$(live_api_server || true)
-if [ -z "$target" ] && [ "$FIRST_NODE" = true ]; then
-  [ -s "$init_config" ] || fail "no init configuration on stdin for the first node"
-  pin_endpoint "$ENDPOINT_HOST" "$NODE_IP"
-  log "no cluster answers: running kubeadm init on $NODE_NAME ($NODE_IP)"
-  run_logged init kubeadm init --config "$init_config"
-  wait_for_local_api 300
-  log "$NODE_NAME initialised the control plane at $ENDPOINT_HOST:6443"
-  exit 0
-fi
-
-deadline=$((SECONDS + 300))
-while [ -z "$target" ]; do
-  [ "$SECONDS" -lt "$deadline" ] || fail "no API server among $API_SERVERS became ready"
+deadline=$((SECONDS + 600))
+until target=$(live_api_server); do
+  [ "$SECONDS" -lt "$deadline" ] || fail "no API server of the cluster answered within 10 minutes (tried ${API_SERVERS:-none} and $ENDPOINT_HOST)"
   sleep 5
-  target=$(live_api_server || true)
 done
+ADMIN_KUBECONFIG=$(mint_admin_kubeconfig "$target")
+
+if [ "$STACKED" = true ]; then
+  find_etcd_pod "$PLANNED_NODES"
+  # kubeadm join also waits for every listed etcd pod, so a removed member's Node (and with it its
+  # mirror pod) goes too.
+  for name in $(remove_members "$PLANNED_NODES" down); do
+    kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
+  done
+fi
 
 token=$(awk '$1 == "token:" { print $2; exit }' "$join_config")
 [[ "$token" =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || fail "the join configuration holds no bootstrap token"
-kubeadm kubeconfig user --client-name "kubeadm-ha-join-$NODE_NAME" --org kubeadm:cluster-admins --validity-period 1h >"$admin" 2>>"$LOG_DIR/join.log"
-sed -i -E "s#^([[:space:]]*server:).*#\\1 https://$target:6443#" "$admin"
-if ! kubeadm token list --kubeconfig "$admin" 2>/dev/null | grep -qF "$token"; then
-  # Parallel joins may race to create it; losing the race is fine if the token now exists.
-  kubeadm token create "$token" --ttl 1h --description "kubeadm-ha control-plane join" --kubeconfig "$admin" >/dev/null 2>&1 ||
-    kubeadm token list --kubeconfig "$admin" 2>/dev/null | grep -qF "$token" ||
+# The token expires an hour after it is made; re-create it for a join long after init.
+if ! kubeadm token list --kubeconfig "$ADMIN_KUBECONFIG" 2>/dev/null | grep -qF "${token%%.*}"; then
+  kubeadm token create "$token" --ttl 1h --description "kubeadm-ha control-plane join" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null 2>&1 ||
     fail "could not create the bootstrap token ${token%%.*} through $target"
 fi
-pin_endpoint "$ENDPOINT_HOST" "$target"
+# No pin: kubeadm join reaches the endpoint through the load balancer, which serves a live cluster.
 log "joining $NODE_NAME ($NODE_IP) to the control plane through $target"
-run_logged join kubeadm join --config "$join_config"
+run_kubeadm_marked join kubeadm join --config "$join_config"
 wait_for_local_api 300
+clear_kubeadm_marker
 log "$NODE_NAME joined the control plane"
+
+if [ "$STACKED" = true ]; then
+  find_etcd_pod "$PLANNED_NODES"
+  # Keep as many members as planned: a rolling replacement removes one old member per new one.
+  for name in $(remove_members "$PLANNED_NODES" surplus); do
+    kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
+  done
+fi
+gate
+log "$NODE_NAME: member, API server ready${planned_count:+, $planned_count control-plane nodes planned}"

@@ -129,6 +129,11 @@ async function computeOutputs(type: string, name: string, inputs: Record<string,
                 arn: `arn:aws:ec2:us-east-1:123456789012:instance/${name}`,
             };
         }
+        case "aws:ec2/eip:Eip":
+            // TEST-NET-2: documentation addresses, never contacted.
+            return { publicIp: `198.51.100.${hostNumber(name.replace(/-address$/, ""))}`, allocationId: `eipalloc-${name}` };
+        case "aws:ec2/launchTemplate:LaunchTemplate":
+            return { latestVersion: 1, defaultVersion: 1 };
         case "aws:lb/loadBalancer:LoadBalancer":
             return {
                 dnsName: `${name}-0123456789abcdef.elb.us-east-1.amazonaws.com`,

@@ -1,0 +1,141 @@
+# etcd membership, shared by the steps that change it. Every decision is made by plan_removals, a
+# pure function of the member table, so the rules are tested on their own; the callers only gather
+# the table and carry out what it prints, one member at a time.
+
+# The member table from `etcdctl member list -w simple` (stdin: "ID, status, name, peer URLs, client
+# URLs, is learner") and the healthy client URLs ($1, a file, one per line): one line per member,
+# "id name learner healthy", with "-" for the name of a member that never started.
+member_table() {
+  awk -F', ' -v healthy_file="$1" '
+    BEGIN { while ((getline url < healthy_file) > 0) healthy[url] = 1 }
+    NF >= 6 {
+      up = "false"
+      n = split($5, urls, ",")
+      for (i = 1; i <= n; i++) if (urls[i] in healthy) up = "true"
+      print $1, ($3 == "" ? "-" : $3), $6, up
+    }'
+}
+
+# Decides which members to remove, from the member table on stdin. $1: the planned member names
+# (space separated); $2: "down" (only members that are down and not planned: what must go before a
+# join, since kubeadm refuses to join a cluster with a member down) or "surplus" (also healthy
+# unplanned members, while more members remain than are planned). Prints "remove <id> <name>" lines in
+# the order to carry them out, or one "refuse <reason>" line and nothing else. A removal is allowed only
+# if the healthy voting members left still form a majority of the voting members left.
+plan_removals() {
+  awk -v planned=" $1 " -v mode="$2" -v planned_count="$(wc -w <<<"$1")" '
+    { id[NR] = $1; name[NR] = $2; learner[NR] = $3; up[NR] = $4
+      if ($3 == "false") { voters++; if ($4 == "true") healthy++ } }
+    function stale(i) { return index(planned, " " name[i] " ") == 0 }
+    END {
+      if (healthy * 2 <= voters) {
+        printf "refuse etcd has no quorum: %d of %d voting members are healthy; restore it from a snapshot (README: disaster recovery)\n", healthy, voters
+        exit
+      }
+      members = NR
+      # Members that are down cost no health to remove; a learner never votes.
+      for (i = 1; i <= NR; i++) if (stale(i) && up[i] != "true") {
+        out = out "remove " id[i] " " name[i] "\n"; members--
+        if (learner[i] == "false") voters--
+      }
+      if (mode == "surplus") for (i = 1; i <= NR && members > planned_count; i++) if (stale(i) && up[i] == "true") {
+        if (learner[i] == "false" && (healthy - 1) * 2 <= voters - 1) {
+          printf "refuse removing %s would leave %d of %d voting members healthy, no majority\n", name[i], healthy - 1, voters - 1
+          exit
+        }
+        out = out "remove " id[i] " " name[i] "\n"; members--
+        if (learner[i] == "false") { voters--; healthy-- }
+      }
+      printf "%s", out
+    }'
+}
+
+# The member table of the cluster, through the etcdctl function named by ETCDCTL (which runs etcdctl
+# against a live member with its client certificate).
+current_member_table() {
+  local healthy list
+  healthy=$(private_temp)
+  list=$(private_temp)
+  "$ETCDCTL" member list -w simple >"$list" || fail "etcd did not answer member list"
+  # Exits non-zero when any member is unhealthy; the healthy ones are still listed.
+  "$ETCDCTL" endpoint health --cluster -w simple 2>&1 | awk '/ is healthy/ { print $1 }' >"$healthy" || true
+  member_table "$healthy" <"$list"
+  rm -f "$healthy" "$list"
+}
+
+# Removes members as plan_removals decides ($1: planned names, $2: mode), one at a time, moving etcd's
+# leadership to a planned member first when the one to go leads. Each removed member's name is printed
+# on stdout, for the caller to clean up after it (Node objects).
+remove_members() {
+  local decisions line id name leader target endpoints
+  decisions=$(current_member_table | plan_removals "$1" "$2")
+  if [[ "$decisions" == refuse* ]]; then
+    fail "${decisions#refuse }"
+  fi
+  while read -r line id name; do
+    [ "$line" = remove ] || continue
+    leader=$("$ETCDCTL" endpoint status --cluster -w simple 2>/dev/null | awk -F', ' '$5 == "true" { print $2; exit }' || true)
+    if [ "$leader" = "$id" ]; then
+      target=$(current_member_table | awk -v planned=" $1 " '$3 == "false" && $4 == "true" && index(planned, " " $2 " ") { print $1; exit }')
+      if [ -n "$target" ]; then
+        log "moving etcd leadership from $name to $target before removing it"
+        # etcdctl sends the move to the leader, which must be among the endpoints it is given.
+        endpoints=$("$ETCDCTL" member list -w simple | awk -F', ' '$5 != "" { printf "%s%s", sep, $5; sep = "," }')
+        "$ETCDCTL" move-leader "$target" --endpoints="$endpoints" >/dev/null || log "could not move the leadership; etcd elects a new leader after the removal"
+      fi
+    fi
+    log "removing etcd member $name ($id): not a planned node"
+    "$ETCDCTL" member remove "$id" >/dev/null || fail "could not remove etcd member $name ($id)"
+    printf '%s\n' "$name"
+  done <<<"$decisions"
+}
+
+# Waits up to $1 seconds until every etcd member is started, healthy and voting, and, when $2 is set,
+# there are exactly $2 of them.
+wait_for_etcd_settled() {
+  local deadline=$((SECONDS + $1)) table
+  while true; do
+    table=$(current_member_table 2>/dev/null || true)
+    if [ -n "$table" ] && { [ -z "$2" ] || [ "$(wc -l <<<"$table")" -eq "$2" ]; } && ! grep -qvE '^[^ ]+ [^ -][^ ]* false true$' <<<"$table"; then
+      return 0
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail "etcd did not settle at ${2:-its} healthy voting members within $1s; members now: $(tr '\n' ';' <<<"$table")"
+    sleep 5
+  done
+}
+
+# Stacked etcd: etcdctl inside a live member's static pod, reached through the API with
+# ADMIN_KUBECONFIG. No etcd client is needed on the node, and the pod holds the client certificates.
+etcdctl_in_pod() {
+  kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s -n kube-system exec "$ETCD_POD" -- etcdctl \
+    --endpoints=https://127.0.0.1:2379 --dial-timeout=5s --command-timeout=15s --cacert /etc/kubernetes/pki/etcd/ca.crt \
+    --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
+}
+
+# Sets ETCD_POD to the pod of a member whose etcd answers: a planned member's if any answers ($1:
+# planned node names), since an unplanned one may be the next removed and a removed member stops
+# serving; else any listed member's (a rolling replacement of every node starts with none planned).
+find_etcd_pod() {
+  local pod listed planned
+  read -ra planned <<<"$1"
+  listed=$(kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s -n kube-system get pods -l component=etcd -o name 2>/dev/null || true)
+  for pod in $(printf 'etcd-%s\n' "${planned[@]}") ${listed//pod\//}; do
+    ETCD_POD=$pod
+    if etcdctl_in_pod member list >/dev/null 2>&1; then
+      return 0
+    fi
+  done
+  fail "no stacked etcd member answers through the API"
+}
+
+# Deletes the Node objects of control-plane nodes that are not planned (never a worker's).
+remove_stale_control_plane_nodes() {
+  local wanted=" $1 " node
+  for node in $(kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s get nodes -l node-role.kubernetes.io/control-plane -o name); do
+    node=${node#node/}
+    if [[ "$wanted" != *" $node "* ]]; then
+      log "deleting Node $node: not a planned control-plane node"
+      kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$node" --ignore-not-found >/dev/null
+    fi
+  done
+}
