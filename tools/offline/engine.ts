@@ -57,6 +57,11 @@ export interface RunOptions {
     /** Instance types a zone does not offer (zone → types); every type is offered everywhere else. */
     notOffered?: Record<string, string[]>;
     /**
+     * Outputs of the stack's last update, which a StackReference to the stack itself reads (the
+     * program's own previous run); unset is an empty map, as on a stack's first run.
+     */
+    previousOutputs?: Record<string, unknown>;
+    /**
      * Loads modules in a fresh registry, so each run has its own Pulumi runtime (tests pass
      * jest.isolateModules; a one-shot tool can load directly).
      */
@@ -226,6 +231,14 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                 newResource: async (args) => {
                     inFlight++;
                     try {
+                        if (args.type === "pulumi:pulumi:StackReference") {
+                            // A read, not a registration: the engine answers with the referenced stack's
+                            // outputs and the names of its secret ones, in preview as in an update.
+                            const read = { name: args.inputs.name, outputs: options.previousOutputs ?? {}, secretOutputNames: [] };
+                            const readOptions = { parent: "", protect: false, ignoreChanges: [], replaceOnChanges: [] };
+                            resources.push({ type: args.type, name: args.name, inputs: args.inputs, secretInputs: [], state: read, dependsOn: [], options: readOptions });
+                            return { id: args.id, state: read };
+                        }
                         const id = `${args.name}-id`;
                         const secretInputs = Object.keys(args.inputs).filter((k) => isSecretValue(args.inputs[k]));
                         const inputs = unwrapSecrets(args.inputs);
