@@ -6,6 +6,7 @@
  * The defaults here are the defaults in Pulumi.yaml; a test keeps the two in step.
  */
 import { distance } from "fastest-levenshtein";
+import { BackupEncryption, BackupInterval, bucketNameProblem, parseBackupEncryption, parseBackupInterval, parseS3Url, S3Object } from "./backup-settings";
 import { Cidr, formatCidr, isCidr, overlaps, parseCidr } from "./cidr";
 
 export const PROJECT = "kubeadm-ha";
@@ -69,6 +70,16 @@ export interface ClusterConfig {
     monitoring: boolean;
     /** Hourly etcd snapshots kept on each member's node; 0 turns backups off. */
     etcdBackupRetention: number;
+    /** How often the etcd leader uploads a snapshot to S3 (when backups are on). */
+    etcdBackupInterval: BackupInterval;
+    /** An existing bucket to upload to, under `<cluster>/etcd/` only; undefined: a bucket of the cluster's own. */
+    etcdBackupBucket?: string;
+    /** Encryption of the uploaded snapshots: SSE-S3, or SSE-KMS with a key of the cluster's own or a given key. */
+    etcdBackupKmsKey: BackupEncryption;
+    /** Days an uploaded snapshot is kept in a bucket of the cluster's own. */
+    etcdBackupS3RetentionDays: number;
+    /** The snapshot a new stack bootstraps its etcd from, instead of an empty etcd. */
+    etcdRestoreFrom?: S3Object;
     tags: Record<string, string>;
 }
 
@@ -103,6 +114,11 @@ export const DEFAULTS = {
     cni: "calico",
     monitoring: false,
     etcdBackupRetention: 48,
+    etcdBackupInterval: "15m",
+    etcdBackupBucket: "",
+    etcdBackupKmsKey: "",
+    etcdBackupS3RetentionDays: 14,
+    etcdRestoreFrom: "",
     tags: [] as string[],
 } as const;
 
@@ -190,6 +206,11 @@ export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []):
     const cni = reader.oneOf("cni", CNIS);
     const monitoring = reader.boolean("monitoring");
     const etcdBackupRetention = reader.integer("etcdBackupRetention", 0, 1000);
+    const etcdBackupInterval = reader.custom("etcdBackupInterval", parseBackupInterval);
+    const etcdBackupBucket = reader.string("etcdBackupBucket", (v) => (v === "" ? undefined : bucketNameProblem(v)));
+    const etcdBackupKmsKey = reader.custom("etcdBackupKmsKey", parseBackupEncryption);
+    const etcdBackupS3RetentionDays = reader.integer("etcdBackupS3RetentionDays", 1, 3650);
+    const etcdRestoreFrom = reader.custom("etcdRestoreFrom", (v) => (v === "" ? { value: undefined } : parseS3Url(v)));
     const tags = reader.tags("tags");
 
     if (problems.length > 0) {
@@ -218,6 +239,11 @@ export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []):
         cni: cni!,
         monitoring: monitoring!,
         etcdBackupRetention: etcdBackupRetention!,
+        etcdBackupInterval: etcdBackupInterval!,
+        etcdBackupBucket: etcdBackupBucket === "" ? undefined : etcdBackupBucket,
+        etcdBackupKmsKey: etcdBackupKmsKey!,
+        etcdBackupS3RetentionDays: etcdBackupS3RetentionDays!,
+        etcdRestoreFrom,
         tags: tags!,
     };
     if (config.controlPlaneCount === 1) {

@@ -51,6 +51,11 @@ describe("stack configuration", () => {
             cni: "calico",
             monitoring: false,
             etcdBackupRetention: 48,
+            etcdBackupInterval: { text: "15m", seconds: 900, onCalendar: "*-*-* *:00/15:00" },
+            etcdBackupBucket: undefined,
+            etcdBackupKmsKey: { kind: "sse-s3" },
+            etcdBackupS3RetentionDays: 14,
+            etcdRestoreFrom: undefined,
             tags: {},
         });
         expect(warnings).toEqual(["kubeadm-ha:sshAllowedCidrs allows SSH from anywhere; narrow it to your deployer's addresses"]);
