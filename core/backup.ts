@@ -1,10 +1,13 @@
 /**
  * etcd backups on every node that runs a member: an hourly systemd timer takes a snapshot of the
- * local member into BACKUP_DIR and keeps the newest N. With three members in three zones, every
- * snapshot exists three times. Pure rendering of the settings and units; the program is
- * scripts/etcd-backup.sh.
+ * local member into BACKUP_DIR and keeps the newest N (three members in three zones keep every
+ * snapshot three times); every interval, the member that leads etcd uploads a checked snapshot with
+ * its SHA-256 to S3, off the nodes. A new stack can restore its etcd from such a snapshot. Pure
+ * rendering of the settings, units and restore parameters; the program is scripts/etcd-backup.sh.
  */
-import { ETCD_NODE_PATHS } from "./etcd";
+import { createHash } from "node:crypto";
+import { BackupInterval, S3Object, s3Url } from "./backup-settings";
+import { EtcdMember, ETCD_NODE_PATHS, ETCD_RELEASE, initialCluster, peerUrl } from "./etcd";
 import { PKI_DIR } from "./kubeadm";
 import { PORTS } from "./plan";
 
@@ -40,8 +43,28 @@ export function externalBackupTarget(memberIp: string): BackupTarget {
     };
 }
 
+/** Where the node exporter's textfile collector is pointed (see README): the upload's metrics. */
+export const METRICS_DIR = "/var/lib/node_exporter/textfile_collector";
+
+/** Off-node copies: the bucket and prefix one member uploads to every interval. */
+export interface OffsiteBackup {
+    bucket: string;
+    /** snapshotPrefix(clusterName): "<cluster>/etcd", no trailing slash. */
+    prefix: string;
+    /** The bucket's region. */
+    region: string;
+    /** SSE-KMS with this key; undefined for SSE-S3. */
+    kmsKeyArn?: string;
+    interval: BackupInterval;
+}
+
+/** One member's upload settings: the shared ones and the name its snapshots carry. */
+export interface OffsiteMember extends OffsiteBackup {
+    memberName: string;
+}
+
 /** The backup program's settings, as a systemd EnvironmentFile. */
-export function backupEnvironment(target: BackupTarget, retention: number, backupDir = BACKUP_DIR): Record<string, string> {
+export function backupEnvironment(target: BackupTarget, retention: number, backupDir = BACKUP_DIR, offsite?: OffsiteMember): Record<string, string> {
     return {
         ETCD_ACCESS: target.mode,
         ETCD_ENDPOINT: target.endpoint,
@@ -50,6 +73,17 @@ export function backupEnvironment(target: BackupTarget, retention: number, backu
         ETCD_KEY: target.key,
         BACKUP_DIR: backupDir,
         RETENTION: String(retention),
+        ...(offsite
+            ? {
+                  MEMBER_NAME: offsite.memberName,
+                  S3_BUCKET: offsite.bucket,
+                  S3_PREFIX: offsite.prefix,
+                  S3_REGION: offsite.region,
+                  ...(offsite.kmsKeyArn ? { S3_KMS_KEY_ID: offsite.kmsKeyArn } : {}),
+                  BACKUP_INTERVAL_SECONDS: String(offsite.interval.seconds),
+                  METRICS_DIR,
+              }
+            : {}),
     };
 }
 
@@ -85,3 +119,86 @@ export const BACKUP_TIMER = [
     "WantedBy=timers.target",
     "",
 ].join("\n");
+
+/** Every interval on every member; the program acts only where the member leads etcd. */
+export const UPLOAD_SERVICE = [
+    "[Unit]",
+    "Description=kubeadm-ha etcd snapshot upload to S3 (the etcd leader uploads)",
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "EnvironmentFile=/etc/kubeadm-ha/etcd-backup.env",
+    "ExecStart=/usr/local/sbin/kubeadm-ha-etcd-backup upload",
+    // A hung upload must not block the next slot forever; curl gives up after 30 minutes too.
+    "TimeoutStartSec=40min",
+    "",
+].join("\n");
+
+/** Wall-clock slots, the same on every member, so the leader of that moment is the one that acts. */
+export function uploadTimer(interval: BackupInterval): string {
+    return [
+        "[Unit]",
+        `Description=kubeadm-ha etcd snapshot upload every ${interval.text}`,
+        "",
+        "[Timer]",
+        `OnCalendar=${interval.onCalendar}`,
+        "AccuracySec=1s",
+        // A slot missed while the node was down runs at boot.
+        "Persistent=true",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ].join("\n");
+}
+
+/** "Snapshot now": one snapshot from this member, uploaded; exits non-zero when the upload fails. */
+export const ETCD_SNAPSHOT_NOW_COMMAND = "sudo /usr/local/sbin/kubeadm-ha-etcd-backup now";
+
+/**
+ * The cluster token of a restored cluster: new (a restored cluster must not be mistaken for the one its
+ * snapshot came from), the same on every member, and the same on every run of the program.
+ */
+export function restoreClusterToken(clusterName: string, source: S3Object): string {
+    return `${clusterName}-restored-${createHash("sha256").update(s3Url(source)).digest("hex").slice(0, 12)}`;
+}
+
+export interface RestoreArgs {
+    source: S3Object;
+    /** The source bucket's region. */
+    region: string;
+    /** The member restored on this node. */
+    member: EtcdMember;
+    /**
+     * The members of the restored cluster. External etcd: every member, each restored from the same
+     * snapshot. Stacked etcd: the first control-plane node alone (kubeadm init then runs against its
+     * data; each join adds a member that copies it from the leader).
+     */
+    members: readonly EtcdMember[];
+    clusterToken: string;
+    topology: "stacked" | "external";
+}
+
+/** The parameters of the etcd-restore step for one member. */
+export function etcdRestoreParams(args: RestoreArgs): Record<string, string> {
+    if (!args.members.some((m) => m.name === args.member.name)) throw new Error(`${args.member.name} is not among the restored members`);
+    const external = args.topology === "external";
+    return {
+        RESTORE_BUCKET: args.source.bucket,
+        RESTORE_KEY: args.source.key,
+        RESTORE_REGION: args.region,
+        MEMBER_NAME: args.member.name,
+        MEMBER_PEER_URL: peerUrl(args.member),
+        INITIAL_CLUSTER: initialCluster(args.members),
+        CLUSTER_TOKEN: args.clusterToken,
+        DATA_DIR: ETCD_NODE_PATHS.dataDir,
+        // kubeadm's etcd pod runs as root; an external member as the etcd user.
+        DATA_OWNER: external ? "etcd:etcd" : "root:root",
+        CLUSTER_ENV_FILE: external ? "/etc/etcd/cluster.env" : "",
+        ETCD_VERSION: ETCD_RELEASE.version,
+        ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64,
+        ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64,
+    };
+}
