@@ -301,6 +301,8 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
             "kubeadm-ha",
             "test",
             preview,
+            // What the CLI passes on a self-managed (file://, s3://) backend.
+            "organization",
         );
         // The mocks see only type, name and inputs; record the request's dependencies and options too.
         const monitor = pulumi.runtime.getMonitor() as any;
