@@ -7,7 +7,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubernetesVersion } from "./config";
-import { BACKUP_SERVICE, BACKUP_TIMER, backupEnvironment, BackupTarget, renderEnvironmentFile } from "./backup";
+import {
+    BACKUP_SERVICE,
+    BACKUP_TIMER,
+    backupEnvironment,
+    BackupTarget,
+    ETCD_SNAPSHOT_NOW_COMMAND,
+    OffsiteMember,
+    renderEnvironmentFile,
+    UPLOAD_SERVICE,
+    uploadTimer,
+} from "./backup";
 import { ETCD_RELEASE } from "./etcd";
 
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
@@ -21,7 +31,8 @@ export type RemoteStep =
     | "etcd-member"
     | "etcd-health"
     | "api-reachable"
-    | "etcd-backup-install";
+    | "etcd-backup-install"
+    | "etcd-restore";
 
 /** The steps that change or check etcd membership get its rules (scripts/remote/members.sh). */
 const USES_MEMBERSHIP_RULES: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane", "membership", "etcd-member", "etcd-health"]);
@@ -87,18 +98,39 @@ export function renderEtcdBackupProgram(): string {
     return read("etcd-backup.sh");
 }
 
-/** The remote step that installs hourly etcd backups for one member and takes the first snapshot. */
-export function renderEtcdBackupInstall(target: BackupTarget, retention: number): string {
+/**
+ * The remote step that installs etcd backups for one member: hourly local snapshots and, with
+ * `offsite`, the upload timer on which the etcd leader uploads to S3 every interval. It takes the
+ * first snapshot, and uploads one, before it succeeds.
+ */
+export function renderEtcdBackupInstall(target: BackupTarget, retention: number, offsite?: OffsiteMember): string {
     return renderRemoteCommand("etcd-backup-install", {
         BACKUP_PROGRAM: renderEtcdBackupProgram(),
-        BACKUP_ENV: renderEnvironmentFile(backupEnvironment(target, retention)),
+        BACKUP_ENV: renderEnvironmentFile(backupEnvironment(target, retention, undefined, offsite)),
         BACKUP_SERVICE,
         BACKUP_TIMER,
+        UPLOAD_SERVICE: offsite ? UPLOAD_SERVICE : "",
+        UPLOAD_TIMER: offsite ? uploadTimer(offsite.interval) : "",
     });
 }
 
 /** Undoes the backup install when backups are turned off; the snapshots taken so far stay. */
-export const ETCD_BACKUP_REMOVE = "sudo systemctl disable --now kubeadm-ha-etcd-backup.timer || true\n";
+export const ETCD_BACKUP_REMOVE =
+    "sudo systemctl disable --now kubeadm-ha-etcd-backup.timer || true\nsudo systemctl disable --now kubeadm-ha-etcd-upload.timer 2>/dev/null || true\n";
+
+/**
+ * "Snapshot now", for a step before a risky change: on a node with backups installed, one snapshot of
+ * its member is uploaded to S3; the command fails (and so the step) when it cannot be.
+ */
+export const ETCD_SNAPSHOT_NOW = `set -eu\n${ETCD_SNAPSHOT_NOW_COMMAND}\n`;
+
+/**
+ * The remote step that restores one member's etcd data from a snapshot in S3 before etcd first
+ * starts (parameters from etcdRestoreParams). It runs the backup program's restore mode.
+ */
+export function renderEtcdRestore(params: Record<string, string>): string {
+    return renderRemoteCommand("etcd-restore", { ...params, BACKUP_PROGRAM: renderEtcdBackupProgram() });
+}
 
 const HEREDOC_END = "KUBEADM_HA_STEP_EOF";
 

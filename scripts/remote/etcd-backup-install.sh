@@ -1,7 +1,12 @@
-# Installs the hourly etcd backup on a node that runs an etcd member, and takes the first snapshot
-# now, so a broken backup fails the deployment instead of the day it is needed.
-# Parameters: BACKUP_PROGRAM, BACKUP_ENV, BACKUP_SERVICE, BACKUP_TIMER (file contents).
+# Installs etcd backups on a node that runs an etcd member: the hourly local snapshot, and with S3 the
+# upload timer on which the etcd leader uploads every interval. Takes the first snapshot now, and
+# uploads one from this member, so a broken backup (no role, no bucket, a bad key) fails the
+# deployment instead of the day it is needed.
+# Parameters: BACKUP_PROGRAM, BACKUP_ENV, BACKUP_SERVICE, BACKUP_TIMER (file contents); UPLOAD_SERVICE
+# and UPLOAD_TIMER (empty: no uploads).
 : "${BACKUP_PROGRAM:?}" "${BACKUP_ENV:?}" "${BACKUP_SERVICE:?}" "${BACKUP_TIMER:?}"
+UPLOAD_SERVICE=${UPLOAD_SERVICE:-}
+UPLOAD_TIMER=${UPLOAD_TIMER:-}
 install -d -m 0755 /etc/kubeadm-ha
 printf '%s\n' "$BACKUP_PROGRAM" >/usr/local/sbin/kubeadm-ha-etcd-backup
 chmod 0755 /usr/local/sbin/kubeadm-ha-etcd-backup
@@ -9,6 +14,13 @@ printf '%s\n' "$BACKUP_ENV" >/etc/kubeadm-ha/etcd-backup.env
 printf '%s\n' "$BACKUP_SERVICE" >/etc/systemd/system/kubeadm-ha-etcd-backup.service
 printf '%s\n' "$BACKUP_TIMER" >/etc/systemd/system/kubeadm-ha-etcd-backup.timer
 chmod 0644 /etc/systemd/system/kubeadm-ha-etcd-backup.service /etc/systemd/system/kubeadm-ha-etcd-backup.timer
+if [ -n "$UPLOAD_SERVICE" ]; then
+  printf '%s\n' "$UPLOAD_SERVICE" >/etc/systemd/system/kubeadm-ha-etcd-upload.service
+  printf '%s\n' "$UPLOAD_TIMER" >/etc/systemd/system/kubeadm-ha-etcd-upload.timer
+  chmod 0644 /etc/systemd/system/kubeadm-ha-etcd-upload.service /etc/systemd/system/kubeadm-ha-etcd-upload.timer
+elif [ -f /etc/systemd/system/kubeadm-ha-etcd-upload.timer ]; then
+  systemctl disable --now kubeadm-ha-etcd-upload.timer >/dev/null 2>&1 || true
+fi
 systemctl daemon-reload
 systemctl enable --now kubeadm-ha-etcd-backup.timer >/dev/null 2>&1
 if ! systemctl start kubeadm-ha-etcd-backup.service; then
@@ -16,3 +28,11 @@ if ! systemctl start kubeadm-ha-etcd-backup.service; then
   fail "the first etcd backup failed"
 fi
 log "etcd backups: $(journalctl -u kubeadm-ha-etcd-backup.service -n 1 -o cat --no-pager 2>/dev/null || echo installed)"
+if [ -n "$UPLOAD_SERVICE" ]; then
+  systemctl enable --now kubeadm-ha-etcd-upload.timer >/dev/null 2>&1
+  if ! uploaded=$(/usr/local/sbin/kubeadm-ha-etcd-backup now 2>&1); then
+    printf '%s\n' "$uploaded" >&2
+    fail "the first etcd snapshot upload failed"
+  fi
+  log "etcd uploads: $uploaded"
+fi
