@@ -52,6 +52,7 @@ describe("control-plane alert rules", () => {
                 "KubeLeaderElectionFlapping",
                 "KubeClientCertificateExpiringSoon",
                 "KubeletClientCertificateExpiringSoon",
+                "EtcdBackupTooOld",
             ]),
         );
     });
