@@ -257,10 +257,10 @@ describe("the SSH path from this machine", () => {
         ]);
     });
 
-    it("stops `destroy` too (it resets the nodes over SSH), and only warns on `preview`", async () => {
+    it("leaves `destroy` alone (it opens no SSH connection), and only warns on `preview`", async () => {
         const stack = narrow(["198.51.100.0/24"]);
         const destroy = await run({ command: "destroy", stack, env: ready });
-        expect(destroy.problems[0]).toContain("and `npm run up` once to open the security group to it");
+        expect([destroy.problems, destroy.warnings.filter((w) => w.includes("sshAllowedCidrs"))]).toEqual([[], []]);
         const preview = await run({ command: "preview", stack, env: ready });
         expect(preview.problems).toEqual([]);
         expect(preview.warnings[0]).toContain("(A preview opens no SSH connection; `npm run up` will stop here.)");

@@ -377,7 +377,6 @@ async function checkSshPath(input: PreflightInput, project: Yaml, stackConfig: Y
         `kubeadm-ha:sshAllowedCidrs (${blocks.map((b) => b.text).join(", ")}) does not contain this machine's public address ${address} (from ${source}).`,
         "    The bootstrap runs kubeadm over SSH from this machine; it would time out once the instances are up. Add the address:",
         `      npx pulumi config set --stack ${stack} --path 'sshAllowedCidrs[${ownList ? (listed ?? []).length : 0}]' ${address}/32`,
-        ...(input.command === "destroy" ? ["    and `npm run up` once to open the security group to it: the destroy resets each node over SSH."] : []),
         "    or, if SSH leaves this machine from another address than HTTPS does, export KUBEADM_HA_DEPLOYER_IP=<that address>.",
     ].join("\n");
     if (input.command === "preview") report.warnings.push(`${message}\n    (A preview opens no SSH connection; \`npm run up\` will stop here.)`);
@@ -396,7 +395,8 @@ export async function preflight(input: PreflightInput): Promise<PreflightReport>
     const report: PreflightReport = { stack: name, problems: [], warnings: [], found: [] };
     await checkAwsCredentials(input, stackConfig, report);
     checkPassphrase(input, project, stackFile, name, report);
-    await checkSshPath(input, project, stackConfig, name, report);
+    // A destroy opens no SSH connection: no remote step has a delete command.
+    if (input.command !== "destroy") await checkSshPath(input, project, stackConfig, name, report);
     return report;
 }
 
