@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { METRICS_DIR } from "./backup";
 import { Cni, EtcdTopology } from "./config";
 
 export interface ChartSpec {
@@ -82,6 +83,16 @@ export function monitoringChart(topology: EtcdTopology): ChartSpec {
             alertmanager: { alertmanagerSpec: { tolerations } },
             prometheusOperator: { tolerations, admissionWebhooks: { patch: { tolerations } } },
             "kube-state-metrics": { tolerations },
+            // The node exporter (a DaemonSet on every node, the host's root mounted at /host/root) also
+            // reads the etcd backup's metrics file. Helm replaces a list: the chart's own two
+            // filesystem flags are repeated.
+            "prometheus-node-exporter": {
+                extraArgs: [
+                    "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+                    "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$",
+                    `--collector.textfile.directory=/host/root${METRICS_DIR}`,
+                ],
+            },
             grafana: { tolerations },
             kubeControllerManager: { service: { selector: { component: "kube-controller-manager" } } },
             kubeScheduler: { service: { selector: { component: "kube-scheduler" } } },

@@ -11,7 +11,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { backupEnvironment, etcdRestoreParams, OffsiteMember, restoreClusterToken, UPLOAD_SERVICE, uploadTimer } from "../core/backup";
+import { monitoringChart } from "../core/addons";
+import { backupEnvironment, etcdRestoreParams, METRICS_DIR, OffsiteMember, restoreClusterToken, UPLOAD_SERVICE, uploadTimer } from "../core/backup";
 import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval, S3Object } from "../core/backup-settings";
 import { clientUrl, EtcdMember } from "../core/etcd";
@@ -214,6 +215,11 @@ describe("etcd snapshots uploaded to S3", () => {
         // A follower exports the interval, and no success of its own.
         const follower = SOURCE.find((m) => m !== leader)!;
         expect(readFileSync(join(memberDir(follower, "textfile_collector"), "kubeadm_ha_etcd_backup.prom"), "utf8")).not.toContain("last_success");
+        // On the nodes, the file goes where the monitoring stack's node exporter reads (the host's root at /host/root).
+        expect(backupEnvironment(STACKED_BACKUP_TARGET, 48, undefined, { ...OFFSITE, memberName: "cp-0" }).METRICS_DIR).toBe(METRICS_DIR);
+        expect((monitoringChart("stacked").values["prometheus-node-exporter"] as { extraArgs: string[] }).extraArgs).toContain(
+            `--collector.textfile.directory=/host/root${METRICS_DIR}`,
+        );
     });
 
     it("leave the hourly local snapshots as they were: the newest RETENTION kept, nothing else beside them", async () => {
