@@ -8,6 +8,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
+import { lifecycleRecord } from "./core/lifecycle";
 import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
 import { renderEtcdUserData, renderUserData } from "./core/scripts";
@@ -15,26 +16,38 @@ import { ClusterAddons } from "./components/addons";
 import { KubeadmBootstrap } from "./components/bootstrap";
 import { ControlPlane } from "./components/control-plane";
 import { EtcdCluster } from "./components/etcd-cluster";
+import { ClusterLifecycle } from "./components/lifecycle";
 import { ApiLoadBalancer } from "./components/load-balancer";
 import { Network } from "./components/network";
 import { resolveNodeImage } from "./components/node-image";
 import { ClusterPki } from "./components/pki";
 import { SshKey } from "./components/ssh-key";
-import { beforeAnyResource, checkInstanceTypeOfferings, loadStackConfig } from "./components/stack-config";
+import {
+    beforeAnyResource,
+    checkInstanceTypeOfferings,
+    loadStackConfig,
+    readPreviousLifecycle,
+    refuseWhatTheClusterCannotTake,
+} from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage, etcdImage, costEstimate } = await beforeAnyResource(async () => {
+    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle } = await beforeAnyResource(async () => {
         const { config } = loadStackConfig();
+        // What the stack's last update applied: a live cluster cannot take every change (core/lifecycle.ts).
+        const running = await readPreviousLifecycle();
         const zones = await aws.getAvailabilityZones({ state: "available" });
         const plan = planCluster(config, zones.names);
+        const lifecycle = lifecycleRecord(config, plan);
+        refuseWhatTheClusterCannotTake(running, lifecycle);
         const controlPlaneImage = await resolveNodeImage("instanceType", config.instanceType, MIN_CONTROL_PLANE, config.ami);
         const etcdImage =
             config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
         await checkInstanceTypeOfferings(config, plan);
         const costEstimate = estimateCost(config, zones.region ?? aws.config.region, plan.zones.length);
-        return { config, plan, controlPlaneImage, etcdImage, costEstimate };
+        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle };
     });
     const name = config.clusterName;
+    new ClusterLifecycle(name, { running, requested: lifecycle });
     const tags = { ...config.tags, "kubeadm-ha/cluster": name };
 
     const network = new Network(name, {
@@ -155,5 +168,6 @@ export = async () => {
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,
         costEstimate,
+        lifecycle,
     };
 };

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, ConfigError, InstanceTypeNeed, offeringProblems, parseConfig, ParsedConfig, PROJECT } from "../core/config";
+import { checkLifecycle, LIFECYCLE_OUTPUT, LifecycleError, LifecycleRecord, readLifecycleRecord } from "../core/lifecycle";
 import { ClusterPlan } from "../core/plan";
 
 /**
@@ -60,4 +61,25 @@ export async function checkInstanceTypeOfferings(config: ClusterConfig, plan: Cl
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
+}
+
+/** Name of the read of the stack's own last update. */
+export const PREVIOUS_RUN = "previous-run";
+
+/**
+ * The `lifecycle` record of the stack's last persisted update, read through a StackReference to the
+ * stack itself: a read (nothing is created), declared before any other resource. Undefined on a
+ * stack's first run and after `pulumi destroy`.
+ */
+export async function readPreviousLifecycle(): Promise<LifecycleRecord | undefined> {
+    const self = new pulumi.StackReference(PREVIOUS_RUN, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+    const read = readLifecycleRecord(await self.getOutputValue(LIFECYCLE_OUTPUT));
+    if ("error" in read) throw new LifecycleError([read.error]);
+    return read.record;
+}
+
+/** Refuses, with every reason at once, a configuration the running cluster cannot take. */
+export function refuseWhatTheClusterCannotTake(previous: LifecycleRecord | undefined, next: LifecycleRecord): void {
+    const problems = checkLifecycle(previous, next);
+    if (problems.length > 0) throw new LifecycleError(problems);
 }

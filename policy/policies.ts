@@ -13,6 +13,8 @@ const TARGET_GROUP = "aws:lb/targetGroup:TargetGroup";
 const INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup";
 const SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule";
+/** The program's record of the running and the requested cluster (components/lifecycle.ts). */
+const CLUSTER_LIFECYCLE = "kubeadm-ha:lifecycle:ClusterLifecycle";
 
 /** etcd client and peer, kubelet, kube-controller-manager, kube-scheduler. */
 export const PRIVATE_PORTS = [2379, 2380, 10250, 10257, 10259];
@@ -63,6 +65,41 @@ export const controlPlaneSpread: StackValidationPolicy = {
         if (usedZones.size < needed) {
             report(`control-plane nodes use ${usedZones.size} zone(s) (${[...usedZones].join(", ")}); at least ${needed} are needed`);
         }
+    },
+};
+
+/**
+ * etcd accepts writes only while a majority of its members is up, so one run may remove members only
+ * while a majority of the running ones stays. The running membership comes from the program's
+ * ClusterLifecycle resource (what the stack's last update applied; a policy pack sees the resources a
+ * program registers, not the StackReference it reads that from), the planned one from the instances
+ * that carry etcd: control-plane nodes with stacked etcd, etcd nodes with external etcd.
+ */
+export const etcdQuorumKept: StackValidationPolicy = {
+    name: "etcd-quorum-kept",
+    description: "No run removes more etcd members at once than a majority of the running members allows.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        const running = args.resources.find((r) => r.type === CLUSTER_LIFECYCLE)?.props.running;
+        // A new cluster, or a record this rule does not know: nothing runs yet that a plan could break.
+        if (running?.formatVersion !== 1) return;
+        const external = running.etcdTopology === "external";
+        const members: number = external ? running.etcdCount : running.controlPlaneCount;
+        const instances = args.resources.filter((r) => r.type === INSTANCE && r.props.tags?.["kubeadm-ha/cluster"] === running.clusterName);
+        const plannedExternal = instances.some((r) => r.props.tags?.["kubeadm-ha/role"] === "etcd");
+        const kept =
+            plannedExternal === external ? instances.filter((r) => r.props.tags?.["kubeadm-ha/role"] === (external ? "etcd" : "control-plane")).length : 0;
+        const majority = Math.floor(members / 2) + 1;
+        if (kept >= members || kept >= majority) return;
+        const why =
+            plannedExternal !== external
+                ? ` (the plan moves etcd ${external ? "onto the control-plane nodes" : "onto nodes of its own"}, a new, empty etcd)`
+                : instances.length === 0
+                  ? ` (no planned instance belongs to cluster ${running.clusterName})`
+                  : "";
+        report(
+            `the running cluster has ${members} ${running.etcdTopology} etcd member(s) and the plan keeps ${kept}${why}: removing ${members - kept} at once leaves fewer than the ${majority} a majority of ${members} needs, and etcd would lose quorum; remove members in steps that each keep a majority`,
+        );
     },
 };
 
@@ -152,4 +189,4 @@ export const noSecretsInUserData = resourcePolicy(
     },
 );
 
-export const policies: Policies = [controlPlaneSpread, apiHealthCheck, noPrivatePortsToWorld, imdsV2, encryptedRootVolume, noSecretsInUserData];
+export const policies: Policies = [controlPlaneSpread, etcdQuorumKept, apiHealthCheck, noPrivatePortsToWorld, imdsV2, encryptedRootVolume, noSecretsInUserData];

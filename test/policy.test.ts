@@ -4,6 +4,7 @@ import {
     apiHealthCheck,
     controlPlaneSpread,
     encryptedRootVolume,
+    etcdQuorumKept,
     imdsV2,
     MAX_DETECTION_SECONDS,
     noPrivatePortsToWorld,
@@ -38,10 +39,10 @@ async function resourceViolations(policy: (typeof policies)[number], resource: R
     return reported;
 }
 
-async function stackViolations(resources: ResourceLike[]): Promise<string[]> {
+async function stackViolations(resources: ResourceLike[], policy = controlPlaneSpread): Promise<string[]> {
     const reported: string[] = [];
     const args = { resources: resources as unknown as PolicyResource[], notApplicable } as unknown as StackValidationArgs;
-    await controlPlaneSpread.validateStack(args, (message) => reported.push(message));
+    await policy.validateStack(args, (message) => reported.push(message));
     return reported;
 }
 
@@ -65,6 +66,14 @@ describe.each([
 
     it("pass the control-plane spread policy", async () => {
         expect(await stackViolations(resources)).toEqual([]);
+    });
+
+    it("pass the etcd quorum policy, as a new cluster and run again on itself", async () => {
+        expect(await stackViolations(resources, etcdQuorumKept)).toEqual([]);
+        const first = await runProgram(config);
+        const again = asPolicyResources(await runProgram(config, { previousOutputs: first.outputs }));
+        expect(again.find((r) => r.name === "kubeadm-ha-lifecycle")?.props.running).toEqual(first.outputs.lifecycle);
+        expect(await stackViolations(again, etcdQuorumKept)).toEqual([]);
     });
 });
 
@@ -193,6 +202,59 @@ describe("broken resources are reported", () => {
         expect(await stackViolations([...subnets, node("us-east-1a"), node("us-east-1a"), node("us-east-1b")])).toEqual([
             "control-plane nodes use 2 zone(s) (us-east-1a, us-east-1b); at least 3 are needed",
         ]);
+    });
+});
+
+describe("etcd-quorum-kept", () => {
+    const node = (role: string, cluster = "kubeadm-ha"): ResourceLike => ({
+        type: "aws:ec2/instance:Instance",
+        name: role,
+        props: { tags: { "kubeadm-ha/cluster": cluster, "kubeadm-ha/role": role } },
+    });
+    const nodes = (count: number, role: string, cluster?: string) => Array.from({ length: count }, () => node(role, cluster));
+    const running = (record: Record<string, unknown>): ResourceLike => ({
+        type: "kubeadm-ha:lifecycle:ClusterLifecycle",
+        name: "kubeadm-ha-lifecycle",
+        props: { running: { clusterName: "kubeadm-ha", etcdTopology: "stacked", controlPlaneCount: 3, etcdCount: 0, formatVersion: 1, ...record } },
+    });
+    const external = { etcdTopology: "external", etcdCount: 3 };
+
+    it.each([
+        ["stacked 5 to 3", running({ controlPlaneCount: 5 }), nodes(3, "control-plane")],
+        ["stacked 3 to 5", running({}), nodes(5, "control-plane")],
+        ["external 5 to 3 members, and API servers 3 to 1", running({ ...external, etcdCount: 5 }), [...nodes(1, "control-plane"), ...nodes(3, "etcd")]],
+        ["a new cluster (no running record)", { ...running({}), props: {} }, nodes(1, "control-plane")],
+    ])("allows %s", async (_label, lifecycle, instances) => {
+        expect(await stackViolations([lifecycle, ...instances], etcdQuorumKept)).toEqual([]);
+    });
+
+    it.each([
+        [
+            "stacked 7 to 3 at once",
+            running({ controlPlaneCount: 7 }),
+            nodes(3, "control-plane"),
+            "the running cluster has 7 stacked etcd member(s) and the plan keeps 3: removing 4 at once leaves fewer than the 4 a majority of 7 needs, and etcd would lose quorum; remove members in steps that each keep a majority",
+        ],
+        [
+            "external 3 to 1",
+            running(external),
+            [...nodes(3, "control-plane"), ...nodes(1, "etcd")],
+            "the running cluster has 3 external etcd member(s) and the plan keeps 1: removing 2 at once leaves fewer than the 2 a majority of 3 needs, and etcd would lose quorum; remove members in steps that each keep a majority",
+        ],
+        [
+            "stacked to external",
+            running({}),
+            [...nodes(3, "control-plane"), ...nodes(3, "etcd")],
+            "the running cluster has 3 stacked etcd member(s) and the plan keeps 0 (the plan moves etcd onto nodes of its own, a new, empty etcd): removing 3 at once leaves fewer than the 2 a majority of 3 needs, and etcd would lose quorum; remove members in steps that each keep a majority",
+        ],
+        [
+            "a renamed cluster",
+            running({}),
+            nodes(3, "control-plane", "renamed"),
+            "the running cluster has 3 stacked etcd member(s) and the plan keeps 0 (no planned instance belongs to cluster kubeadm-ha): removing 3 at once leaves fewer than the 2 a majority of 3 needs, and etcd would lose quorum; remove members in steps that each keep a majority",
+        ],
+    ])("reports %s", async (_label, lifecycle, instances, message) => {
+        expect(await stackViolations([lifecycle, ...instances], etcdQuorumKept)).toEqual([message]);
     });
 });
 
