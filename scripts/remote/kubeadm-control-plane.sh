@@ -32,6 +32,15 @@ gate() {
 
 if is_member; then
   log "$NODE_NAME is a control-plane member; waiting for its API server"
+  if [ "$STACKED" = true ]; then
+    wait_for_local_api 600
+    ADMIN_KUBECONFIG=$(mint_admin_kubeconfig 127.0.0.1)
+    find_etcd_pod "$PLANNED_NODES"
+    # A lost node's member goes before the gate, which needs every member healthy.
+    for name in $(remove_members "$PLANNED_NODES" down); do
+      kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
+    done
+  fi
   gate
   log "$NODE_NAME: member, API server ready"
   exit 0

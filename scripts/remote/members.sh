@@ -56,7 +56,9 @@ current_member_table() {
   local healthy list
   healthy=$(private_temp)
   list=$(private_temp)
-  "$ETCDCTL" member list -w simple >"$list" || fail "etcd did not answer member list"
+  # Listing members needs a quorum; a member that answers at all (find_etcd_pod) without one means
+  # the cluster lost it.
+  "$ETCDCTL" member list -w simple >"$list" || fail "etcd has no quorum: its members answer but cannot agree on the member list; restore it from a snapshot (README: disaster recovery)"
   # Exits non-zero when any member is unhealthy; the healthy ones are still listed.
   "$ETCDCTL" endpoint health --cluster -w simple 2>&1 | awk '/ is healthy/ { print $1 }' >"$healthy" || true
   member_table "$healthy" <"$list"
@@ -65,7 +67,7 @@ current_member_table() {
 
 # Removes members as plan_removals decides ($1: planned names, $2: mode), one at a time, moving etcd's
 # leadership to a planned member first when the one to go leads. Each removed member's name is printed
-# on stdout, for the caller to clean up after it (Node objects).
+# on stdout, for the caller to clean up after it (Node objects); everything else goes to stderr.
 remove_members() {
   local decisions line id name leader target endpoints
   decisions=$(current_member_table | plan_removals "$1" "$2")
@@ -78,13 +80,13 @@ remove_members() {
     if [ "$leader" = "$id" ]; then
       target=$(current_member_table | awk -v planned=" $1 " '$3 == "false" && $4 == "true" && index(planned, " " $2 " ") { print $1; exit }')
       if [ -n "$target" ]; then
-        log "moving etcd leadership from $name to $target before removing it"
+        log "moving etcd leadership from $name to $target before removing it" >&2
         # etcdctl sends the move to the leader, which must be among the endpoints it is given.
         endpoints=$("$ETCDCTL" member list -w simple | awk -F', ' '$5 != "" { printf "%s%s", sep, $5; sep = "," }')
-        "$ETCDCTL" move-leader "$target" --endpoints="$endpoints" >/dev/null || log "could not move the leadership; etcd elects a new leader after the removal"
+        "$ETCDCTL" move-leader "$target" --endpoints="$endpoints" >/dev/null || log "could not move the leadership; etcd elects a new leader after the removal" >&2
       fi
     fi
-    log "removing etcd member $name ($id): not a planned node"
+    log "removing etcd member $name ($id): not a planned node" >&2
     "$ETCDCTL" member remove "$id" >/dev/null || fail "could not remove etcd member $name ($id)"
     printf '%s\n' "$name"
   done <<<"$decisions"
@@ -121,7 +123,8 @@ find_etcd_pod() {
   listed=$(kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s -n kube-system get pods -l component=etcd -o name 2>/dev/null || true)
   for pod in $(printf 'etcd-%s\n' "${planned[@]}") ${listed//pod\//}; do
     ETCD_POD=$pod
-    if etcdctl_in_pod member list >/dev/null 2>&1; then
+    # Answers without a quorum too, so a lost quorum is told apart from no member at all.
+    if etcdctl_in_pod endpoint status -w simple >/dev/null 2>&1; then
       return 0
     fi
   done
