@@ -5,8 +5,8 @@
 import { CLUSTER_LIFECYCLE_TYPE } from "../components/lifecycle";
 import { MIN_KUBERNETES_MINOR } from "../core/config";
 import { checkLifecycle, keepsQuorum, LifecycleRecord, readLifecycleRecord, scaleDownSteps } from "../core/lifecycle";
-import { runProgram as runOffline } from "../tools/offline/engine";
 import { runProgram } from "./harness";
+import { runRecording } from "./recording";
 
 const ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"];
 
@@ -205,29 +205,9 @@ describe("checks against the running cluster", () => {
     });
 });
 
-/**
- * Runs the program with `previousOutputs` as the stack's last update and records, in order, every
- * resource it registers or reads, even when the run fails.
- */
-async function runAfter(config: Record<string, unknown>, previousOutputs: Record<string, unknown>, preview = false) {
-    const declared: string[] = [];
-    const run = runOffline(config, {
-        previousOutputs,
-        preview,
-        isolate: (load) =>
-            jest.isolateModules(() => {
-                load();
-                const monitor = require("@pulumi/pulumi").runtime.getMonitor();
-                for (const method of ["registerResource", "readResource"]) {
-                    const original = monitor[method].bind(monitor);
-                    monitor[method] = (req: any, callback: any) => {
-                        declared.push(`${method === "readResource" ? "read " : ""}${req.getType()}::${req.getName()}`);
-                        return original(req, callback);
-                    };
-                }
-            }),
-    });
-    return { run, declared };
+/** The program after an update that left `previousOutputs`. */
+function runAfter(config: Record<string, unknown>, previousOutputs: Record<string, unknown>, preview = false) {
+    return runRecording(config, { previousOutputs, preview });
 }
 
 const READ = "read pulumi:pulumi:StackReference::previous-run";
@@ -254,7 +234,7 @@ describe("the program, run twice", () => {
         ["an update", false],
         ["a preview", true],
     ])("refuses, in %s, a change the cluster cannot take before declaring anything but the read", async (_label, preview) => {
-        const { run, declared } = await runAfter({ kubernetesVersion: "1.35", podCidr: "172.16.0.0/16" }, first.outputs, preview);
+        const { run, declared } = runAfter({ kubernetesVersion: "1.35", podCidr: "172.16.0.0/16" }, first.outputs, preview);
         await expect(run).rejects.toThrow(
             "refused: the running cluster cannot take this change:\n" +
                 "  - kubeadm-ha:podCidr: the cluster runs 192.168.0.0/16, 172.16.0.0/16 was requested: ",
@@ -268,28 +248,32 @@ describe("the program, run twice", () => {
     it("refuses scaling 5 nodes to 3 with the default zones, which would drop a zone", async () => {
         const five = await runProgram({ controlPlaneCount: 5 });
         expect(five.outputs.lifecycle.zones).toEqual([...ZONES, "us-east-1d"]);
-        const { run, declared } = await runAfter({ controlPlaneCount: 3 }, five.outputs);
+        const { run, declared } = runAfter({ controlPlaneCount: 3 }, five.outputs);
         await expect(run).rejects.toThrow(/kubeadm-ha:availabilityZones: .* us-east-1d would leave the list/);
         expect(declared).toEqual([READ]);
         // Keeping the zones, as the message says, is fine: 3 of 5 members keep a majority.
-        const { run: kept } = await runAfter({ controlPlaneCount: 3, availabilityZones: [...ZONES, "us-east-1d"] }, five.outputs);
+        const { run: kept } = runAfter({ controlPlaneCount: 3, availabilityZones: [...ZONES, "us-east-1d"] }, five.outputs);
         await expect(kept).resolves.toBeDefined();
     });
 
     it("lets a cluster grow and upgrade by one minor, recording what it ran and what it runs", async () => {
-        const { run, declared } = await runAfter({ controlPlaneCount: 5, kubernetesVersion: "1.34" }, first.outputs);
+        const grown = { controlPlaneCount: 5, kubernetesVersion: "1.34" };
+        const { run, declared, registeredOutputs } = runAfter(grown, first.outputs);
         const second = await run;
         expect(declared[0]).toBe(READ);
         expect(declared.length).toBeGreaterThan(20);
         expect(second.outputs.lifecycle).toEqual({ ...RUNNING, controlPlaneCount: 5, zones: [...ZONES, "us-east-1d"] });
-        expect(second.named("kubeadm-ha-lifecycle")).toMatchObject({
-            type: CLUSTER_LIFECYCLE_TYPE,
-            inputs: { running: first.outputs.lifecycle, requested: second.outputs.lifecycle },
-        });
+        // What a stack policy sees: both records, as the component's outputs.
+        expect(second.named("kubeadm-ha-lifecycle").type).toBe(CLUSTER_LIFECYCLE_TYPE);
+        expect(registeredOutputs.get("kubeadm-ha-lifecycle")).toEqual({ running: first.outputs.lifecycle, requested: second.outputs.lifecycle });
+        // The run after, with nothing changed, declares the same inputs: the running record is no input.
+        const third = await runAfter(grown, second.outputs).run;
+        expect(third.named("kubeadm-ha-lifecycle").inputs).toEqual(second.named("kubeadm-ha-lifecycle").inputs);
+        expect(third.named("kubeadm-ha-lifecycle").inputs).toEqual({ requested: second.outputs.lifecycle });
     });
 
     it("refuses a record it cannot read rather than guessing", async () => {
-        const { run, declared } = await runAfter({}, { ...first.outputs, lifecycle: { formatVersion: 9 } });
+        const { run, declared } = runAfter({}, { ...first.outputs, lifecycle: { formatVersion: 9 } });
         await expect(run).rejects.toThrow("the stack's lifecycle output, written by its last update, has format 9");
         expect(declared).toEqual([READ]);
     });
