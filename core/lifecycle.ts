@@ -95,26 +95,43 @@ export function checkLifecycle(previous: LifecycleRecord | undefined, next: Life
     return [...immutableProblems(previous, next), ...zoneProblems(previous, next), ...quorumProblems(previous, next), ...versionProblems(previous, next)];
 }
 
-const REBUILD = "to have it, create a new stack with the new value and restore an etcd backup into it";
+const REBUILD = "to have it, create a new stack with the new value and start its etcd from a snapshot of this one (kubeadm-ha:etcdRestoreFrom)";
 
-/** Why each of these keys is fixed for a cluster's life. */
-const IMMUTABLE: [keyof LifecycleRecord & keyof ClusterConfig, string][] = [
+/**
+ * A range the cluster's objects carry addresses from: a snapshot of this cluster would bring them
+ * back, so the way there is a new cluster and the workloads moved to it.
+ */
+const MOVE_WORKLOADS =
+    "to have it, create a new stack with the new value and move the workloads to it (a snapshot of this cluster would bring back addresses from the old range)";
+
+/** Why each of these keys is fixed for a cluster's life, and the way to the new value. */
+const IMMUTABLE: [keyof LifecycleRecord & keyof ClusterConfig, string, string][] = [
     [
         "clusterName",
         "it names every resource and is the kubeadm cluster name, so a new name replaces every node, the load balancer and the PKI: a new, empty cluster",
+        REBUILD,
     ],
-    ["vpcCidr", "a new range is a new VPC, and with it new subnets, nodes and load balancer: a new, empty cluster"],
-    ["podCidr", "the pod range is fixed when kubeadm init runs (kube-controller-manager's cluster CIDR, each node's pod range, the pod network's pool)"],
+    ["vpcCidr", "a new range is a new VPC, and with it new subnets, nodes and load balancer: a new, empty cluster", REBUILD],
+    [
+        "podCidr",
+        "the pod range is fixed when kubeadm init runs (kube-controller-manager's cluster CIDR, each node's pod range, the pod network's pool)",
+        MOVE_WORKLOADS,
+    ],
     [
         "serviceCidr",
         "the service range is fixed when kubeadm init runs: every Service's cluster IP and the API server certificates' kubernetes Service address come from it",
+        MOVE_WORKLOADS,
     ],
-    ["etcdTopology", "moving etcd between the control-plane nodes and nodes of its own starts a new, empty etcd: every object in the cluster would be lost"],
+    [
+        "etcdTopology",
+        "moving etcd between the control-plane nodes and nodes of its own starts a new, empty etcd: every object in the cluster would be lost",
+        REBUILD,
+    ],
 ];
 
 function immutableProblems(previous: LifecycleRecord, next: LifecycleRecord): string[] {
     return IMMUTABLE.filter(([k]) => previous[k] !== next[k]).map(
-        ([k, why]) => `${key(k)}: the cluster runs ${previous[k]}, ${next[k]} was requested: ${why}; set it back to ${previous[k]}, or, ${REBUILD}`,
+        ([k, why, todo]) => `${key(k)}: the cluster runs ${previous[k]}, ${next[k]} was requested: ${why}; set it back to ${previous[k]}, or, ${todo}`,
     );
 }
 
@@ -188,7 +205,7 @@ function quorumProblems(previous: LifecycleRecord, next: LifecycleRecord): strin
     const steps = scaleDownSteps(running, requested);
     const todo =
         steps === undefined
-            ? `no smaller steps reach ${requested} from ${running} while keeping a majority; set it back to ${running}, or, to run ${requested}, create a new stack with ${requested} and restore an etcd backup into it`
+            ? `no smaller steps reach ${requested} from ${running} while keeping a majority; set it back to ${running}, or, to run ${requested}, create a new stack with ${requested} and start its etcd from a snapshot of this one (kubeadm-ha:etcdRestoreFrom)`
             : `go down in steps, one \`pulumi up\` each: ${steps[0]} first, ${steps
                   .slice(1)
                   .map((s) => `then ${s}`)

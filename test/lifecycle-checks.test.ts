@@ -24,7 +24,9 @@ const RUNNING: LifecycleRecord = {
 };
 const EXTERNAL: Partial<LifecycleRecord> = { etcdTopology: "external", etcdCount: 3 };
 
-const REBUILD = "or, to have it, create a new stack with the new value and restore an etcd backup into it";
+const REBUILD = "or, to have it, create a new stack with the new value and start its etcd from a snapshot of this one (kubeadm-ha:etcdRestoreFrom)";
+const MOVE =
+    "or, to have it, create a new stack with the new value and move the workloads to it (a snapshot of this cluster would bring back addresses from the old range)";
 
 type Change = [label: string, running: Partial<LifecycleRecord>, requested: Partial<LifecycleRecord>];
 
@@ -54,13 +56,13 @@ describe("checks against the running cluster", () => {
             "a new pod range",
             {},
             { podCidr: "172.16.0.0/16" },
-            `kubeadm-ha:podCidr: the cluster runs 192.168.0.0/16, 172.16.0.0/16 was requested: the pod range is fixed when kubeadm init runs (kube-controller-manager's cluster CIDR, each node's pod range, the pod network's pool); set it back to 192.168.0.0/16, ${REBUILD}`,
+            `kubeadm-ha:podCidr: the cluster runs 192.168.0.0/16, 172.16.0.0/16 was requested: the pod range is fixed when kubeadm init runs (kube-controller-manager's cluster CIDR, each node's pod range, the pod network's pool); set it back to 192.168.0.0/16, ${MOVE}`,
         ],
         [
             "a new service range",
             {},
             { serviceCidr: "10.100.0.0/16" },
-            `kubeadm-ha:serviceCidr: the cluster runs 10.96.0.0/12, 10.100.0.0/16 was requested: the service range is fixed when kubeadm init runs: every Service's cluster IP and the API server certificates' kubernetes Service address come from it; set it back to 10.96.0.0/12, ${REBUILD}`,
+            `kubeadm-ha:serviceCidr: the cluster runs 10.96.0.0/12, 10.100.0.0/16 was requested: the service range is fixed when kubeadm init runs: every Service's cluster IP and the API server certificates' kubernetes Service address come from it; set it back to 10.96.0.0/12, ${MOVE}`,
         ],
         [
             "stacked to external etcd",
@@ -115,7 +117,7 @@ describe("checks against the running cluster", () => {
             "stacked 3 to 1",
             {},
             { controlPlaneCount: 1 },
-            "kubeadm-ha:controlPlaneCount: the cluster runs 3 etcd members (one per control-plane node), 1 was requested: removing 2 at once leaves fewer than the 2 a majority of 3 needs, and etcd would lose quorum; no smaller steps reach 1 from 3 while keeping a majority; set it back to 3, or, to run 1, create a new stack with 1 and restore an etcd backup into it",
+            "kubeadm-ha:controlPlaneCount: the cluster runs 3 etcd members (one per control-plane node), 1 was requested: removing 2 at once leaves fewer than the 2 a majority of 3 needs, and etcd would lose quorum; no smaller steps reach 1 from 3 while keeping a majority; set it back to 3, or, to run 1, create a new stack with 1 and start its etcd from a snapshot of this one (kubeadm-ha:etcdRestoreFrom)",
         ],
         [
             "external 7 members to 3 at once",
