@@ -16,6 +16,10 @@ export interface RecordedResource {
     /** Inputs with secrets unwrapped; `secretInputs` names the top-level ones that were secret. */
     inputs: Record<string, any>;
     secretInputs: string[];
+    /** Inputs as the state holds them in plain text: every secret value, at any depth, is "[secret]". */
+    plainInputs?: Record<string, any>;
+    /** The id the provider gives the resource (undefined in preview); never encrypted in the state. */
+    id?: string;
     /** Outputs the mock computed (empty in preview, where they are unknown). */
     state: Record<string, any>;
     /** Names of the resources this one waits for (input dependencies and dependsOn). */
@@ -23,7 +27,16 @@ export interface RecordedResource {
     /** Name of the explicit provider the resource is sent through, if any. */
     provider?: string;
     /** Resource options as the engine receives them. */
-    options: { parent: string; protect: boolean; ignoreChanges: string[]; replaceOnChanges: string[] };
+    options: {
+        parent: string;
+        protect: boolean;
+        ignoreChanges: string[];
+        replaceOnChanges: string[];
+        /** Outputs the state encrypts besides those the provider marks secret. */
+        additionalSecretOutputs?: string[];
+        /** Names the resource had before (its aliases). */
+        aliases?: string[];
+    };
 }
 
 export interface InvokeRecord {
@@ -124,6 +137,12 @@ async function computeOutputs(type: string, name: string, inputs: Record<string,
             const result = Array.from({ length: inputs.length }, (_, i) => alphabet[parseInt(digest.slice(i * 2, i * 2 + 2), 16) % alphabet.length]).join("");
             return { result };
         }
+        case "random:index/randomPassword:RandomPassword": {
+            const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+            const digest = stableHash(`password:${name}`);
+            const result = Array.from({ length: inputs.length }, (_, i) => alphabet[parseInt(digest.slice(i * 2, i * 2 + 2), 16) % alphabet.length]).join("");
+            return { result };
+        }
         case "aws:ec2/instance:Instance": {
             const privateIp = instanceAddress(subnets.get(inputs.subnetId) ?? "10.0.0.0/20", name);
             return {
@@ -147,10 +166,28 @@ async function computeOutputs(type: string, name: string, inputs: Record<string,
         case "aws:ec2/keyPair:KeyPair":
             return { keyName: `${name}-key` };
         case "command:remote:Command":
-            return { stdout: "", stderr: "" };
+            // wait-for-prepare prints the node's SSH host key, one per address and instance.
+            return {
+                stdout: /remote step: wait-for-prepare\n/.test(inputs.create ?? "") ? sshHostKey(`${inputs.connection?.host} ${inputs.triggers}`) : "",
+                stderr: "",
+            };
         default:
             return { arn: `arn:aws:mock:::${name}` };
     }
+}
+
+/** An ed25519 public key as a .pub file holds it (wire format: type and key, each length-prefixed). */
+function sshHostKey(seed: string): string {
+    const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(createHash("sha256").update(seed).digest())]);
+    return `ssh-ed25519 ${blob.toString("base64")} root@localhost`;
+}
+
+/** The id a provider gives: random's RandomString its result (so it is never encrypted), RandomPassword "none". */
+function providerId(type: string, id: string, outputs: Record<string, any>): string {
+    if (type === "random:index/randomString:RandomString") return outputs.result;
+    if (type === "random:index/randomPassword:RandomPassword") return "none";
+    return id;
 }
 
 /** The marker the Pulumi runtime puts on a serialised secret. */
@@ -166,6 +203,15 @@ function unwrapSecrets(v: any): any {
     if (isSecretValue(v)) return unwrapSecrets(v.value);
     if (Array.isArray(v)) return v.map(unwrapSecrets);
     if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
+/** A value as the state holds it in plain text: each secret, at any depth, is "[secret]". */
+function withoutSecrets(v: any): any {
+    if (isSecretValue(v)) return "[secret]";
+    if (v !== null && typeof v === "object" && v.__pulumiUnknown === true) return UNKNOWN;
+    if (Array.isArray(v)) return v.map(withoutSecrets);
+    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutSecrets(x)]));
     return v;
 }
 
@@ -249,6 +295,7 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                             if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets));
                             computed = state.get(key)!;
                         }
+                        const recordedId = preview ? undefined : providerId(args.type, id, computed);
                         const request = requests.get(`${args.type}::${args.name}`)!;
                         const { dependsOn, ...requestOptions } = request;
                         resources.push({
@@ -256,12 +303,14 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                             name: args.name,
                             inputs,
                             secretInputs,
+                            plainInputs: withoutSecrets(args.inputs),
+                            id: recordedId,
                             state: computed,
                             dependsOn,
                             options: requestOptions,
                             provider: args.provider ? nameOfUrn(args.provider.split("::").slice(0, -1).join("::")) : undefined,
                         });
-                        return { id: preview ? undefined : id, state: { ...args.inputs, ...computed } };
+                        return { id: recordedId, state: { ...args.inputs, ...computed } };
                     } finally {
                         inFlight--;
                     }
@@ -314,6 +363,8 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                 protect: req.getProtect(),
                 ignoreChanges: req.getIgnorechangesList(),
                 replaceOnChanges: req.getReplaceonchangesList(),
+                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                aliases: req.getAliasesList().map((a: any) => a.getSpec()?.getName() || nameOfUrn(a.getUrn())),
             });
             return register(req, callback);
         };
