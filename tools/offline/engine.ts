@@ -67,6 +67,11 @@ export interface RunOptions {
     preview?: boolean;
     /** Zones the mocked region offers. */
     regionZones?: string[];
+    /**
+     * Track instances across runs as `pulumi up` would replace them: a changed force-new property, or
+     * a name in `replace` (`pulumi up --replace`), makes a new instance with a new id and address.
+     */
+    replacements?: { replace?: string[] };
     /** Instance types a zone does not offer (zone → types); every type is offered everywhere else. */
     notOffered?: Record<string, string[]>;
     /**
@@ -100,9 +105,29 @@ const INSTANCE_TYPES: Record<string, { supportedArchitectures: string[]; default
 /** Computed outputs remembered per resource, like a stack's state between two `pulumi up`s. */
 const state = new Map<string, Record<string, any>>();
 
+/** Each instance's generation and last inputs, when runs track replacements. */
+const generations = new Map<string, { generation: number; inputs: Record<string, any> }>();
+
 /** Forgets all remembered outputs, as for a new stack. */
 export function resetState(): void {
     state.clear();
+    generations.clear();
+}
+
+/**
+ * Instance properties whose change makes a new instance: the provider's force-new ones the program
+ * can change, and the instance type through the program's replaceOnChanges.
+ */
+const REPLACING_INSTANCE_PROPERTIES = ["instanceType", "subnetId", "availabilityZone", "keyName", "launchTemplate"];
+
+/** An instance's generation: one more than before when it is replaced in this run. */
+function instanceGeneration(type: string, name: string, inputs: Record<string, any>, replacements: { replace?: string[] }): number {
+    if (type !== "aws:ec2/instance:Instance") return 1;
+    const prior = generations.get(name);
+    const changed = prior && REPLACING_INSTANCE_PROPERTIES.some((k) => JSON.stringify(prior.inputs[k]) !== JSON.stringify(inputs[k]));
+    const generation = !prior ? 1 : prior.generation + (changed || replacements.replace?.includes(name) ? 1 : 0);
+    generations.set(name, { generation, inputs });
+    return generation;
 }
 
 function stableHash(text: string): string {
@@ -110,10 +135,10 @@ function stableHash(text: string): string {
 }
 
 /** 10.0.16.0/20 + node index → 10.0.16.10 + index: a stable private address per instance. */
-function instanceAddress(subnetCidr: string, name: string): string {
+function instanceAddress(subnetCidr: string, name: string, offset: number): string {
     const [base] = subnetCidr.split("/");
     const octets = base.split(".").map(Number);
-    return `${octets[0]}.${octets[1]}.${octets[2]}.${hostNumber(name)}`;
+    return `${octets[0]}.${octets[1]}.${octets[2]}.${hostNumber(name) + offset}`;
 }
 
 /** Host part of a node's example addresses: 10 + index for control-plane nodes, 110 + index for etcd. */
@@ -121,7 +146,13 @@ function hostNumber(name: string): number {
     return 10 + Number(/-(\d+)$/.exec(name)?.[1] ?? 0) + (name.includes("-etcd-") ? 100 : 0);
 }
 
-async function computeOutputs(type: string, name: string, inputs: Record<string, any>, subnets: Map<string, string>): Promise<Record<string, any>> {
+async function computeOutputs(
+    type: string,
+    name: string,
+    inputs: Record<string, any>,
+    subnets: Map<string, string>,
+    generation: number,
+): Promise<Record<string, any>> {
     switch (type) {
         case "tls:index/privateKey:PrivateKey":
             return privateKeyOutputs(inputs as any);
@@ -144,7 +175,8 @@ async function computeOutputs(type: string, name: string, inputs: Record<string,
             return { result };
         }
         case "aws:ec2/instance:Instance": {
-            const privateIp = instanceAddress(subnets.get(inputs.subnetId) ?? "10.0.0.0/20", name);
+            // A replacement is a new machine with a new address: 50 above its predecessor's.
+            const privateIp = instanceAddress(subnets.get(inputs.subnetId) ?? "10.0.0.0/20", name, 50 * (generation - 1));
             return {
                 privateIp,
                 privateDns: `ip-${privateIp.replace(/\./g, "-")}.ec2.internal`,
@@ -282,17 +314,26 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                             // outputs and the names of its secret ones, in preview as in an update.
                             const read = { name: args.inputs.name, outputs: options.previousOutputs ?? {}, secretOutputNames: [] };
                             const readOptions = { parent: "", protect: false, ignoreChanges: [], replaceOnChanges: [] };
-                            resources.push({ type: args.type, name: args.name, inputs: args.inputs, secretInputs: [], state: read, dependsOn: [], options: readOptions });
+                            resources.push({
+                                type: args.type,
+                                name: args.name,
+                                inputs: args.inputs,
+                                secretInputs: [],
+                                state: read,
+                                dependsOn: [],
+                                options: readOptions,
+                            });
                             return { id: args.id, state: read };
                         }
-                        const id = `${args.name}-id`;
                         const secretInputs = Object.keys(args.inputs).filter((k) => isSecretValue(args.inputs[k]));
                         const inputs = unwrapSecrets(args.inputs);
+                        const generation = options.replacements ? instanceGeneration(args.type, args.name, inputs, options.replacements) : 1;
+                        const id = generation > 1 ? `${args.name}-id-g${generation}` : `${args.name}-id`;
                         if (args.type === "aws:ec2/subnet:Subnet") subnets.set(id, inputs.cidrBlock);
-                        const key = `${args.type}::${args.name}::${stableHash(JSON.stringify(inputs))}`;
+                        const key = `${args.type}::${args.name}::g${generation}::${stableHash(JSON.stringify(inputs))}`;
                         let computed: Record<string, any> = {};
                         if (!preview) {
-                            if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets));
+                            if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets, generation));
                             computed = state.get(key)!;
                         }
                         const recordedId = preview ? undefined : providerId(args.type, id, computed);

@@ -1,0 +1,127 @@
+/**
+ * Later `pulumi up`s on a live cluster, under the lifecycle simulation: Pulumi's update semantics
+ * applied to the real rendered steps, on simulated hosts that share one model of the cluster.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LifecycleSimulation, UpResult } from "../tools/offline/lifecycle";
+import { resetState } from "../tools/offline/engine";
+import { runProgram } from "./harness";
+import { tempDir } from "./tools";
+
+const CP = (i: number) => `kubeadm-ha-cp-${i}`;
+
+async function liveCluster(config: Record<string, unknown> = {}): Promise<LifecycleSimulation> {
+    resetState();
+    const sim = new LifecycleSimulation(tempDir("lifecycle"), runProgram);
+    const first = await sim.up(config);
+    expectSafe(sim, first);
+    return sim;
+}
+
+/** What every run must keep: one init in the cluster's life, no reset of a node that stays, membership equal to the plan, no step waiting on a dead host, and no two membership changes at once. */
+function expectSafe(sim: LifecycleSimulation, result: UpResult): void {
+    expect(result.failed && `${result.failed.step} on ${result.failed.host}: ${result.failed.output}`).toBeUndefined();
+    const world = sim.world();
+    expect(world.cluster.inits).toBe(1);
+    expect(world.events.filter((e) => e.what === "second-init")).toEqual([]);
+    const alive = Object.values(world.hosts).filter((h) => h.alive);
+    const staying = new Set(alive.map((h) => h.id));
+    expect(world.events.filter((e) => e.what === "reset" && staying.has(e.host))).toEqual([]);
+    const planned = result.run.ofType("aws:ec2/instance:Instance").map((i) => i.state.privateDns as string);
+    expect(world.cluster.members.map((m) => m.name).sort()).toEqual([...planned].sort());
+    expect(world.cluster.members.every((m) => !m.learner)).toBe(true);
+    expect(world.cluster.nodes.sort()).toEqual([...planned].sort());
+    expect(result.steps.filter((s) => s.dialSeconds > 60)).toEqual([]);
+    expect(result.overlapping).toEqual([]);
+    // No pod keeps the address the bootstrap pinned the endpoint to.
+    for (const host of alive) {
+        const podHosts = join(host.root, "var/lib/kubelet/pods/kube-proxy/etc-hosts");
+        expect([host.instance, readFileSync(podHosts, "utf8")]).not.toEqual([host.instance, expect.stringContaining("kubeadm-ha bootstrap pin")]);
+    }
+}
+
+const ran = (result: UpResult, action?: string) => result.steps.filter((s) => !action || s.action === action).map((s) => `${s.action} ${s.step}`);
+
+describe("the lifecycle simulation", () => {
+    it("first up: kubeadm init once on node 0, then joins one at a time", async () => {
+        const sim = await liveCluster();
+        const events = sim.world().events.filter((e) => ["init", "join"].includes(e.what));
+        expect(events.map((e) => `${e.what} ${e.step}`)).toEqual(["init kubeadm-ha-cluster-init", `join ${CP(1)}-member`, `join ${CP(2)}-member`]);
+    });
+
+    it("a second up with the same config runs nothing", async () => {
+        const sim = await liveCluster();
+        const again = await sim.up({});
+        expect(ran(again)).toEqual([]);
+        expectSafe(sim, again);
+    });
+
+    it("edited scripts re-run on every node as updates that converge, without a reset or a second init", async () => {
+        const sim = await liveCluster();
+        sim.editScripts(/-member$|cluster-init/);
+        const result = await sim.up({});
+        expectSafe(sim, result);
+        // cluster-init ignores every change; the members update in place, in order.
+        expect(ran(result)).toEqual([`update ${CP(0)}-member`, `update ${CP(1)}-member`, `update ${CP(2)}-member`]);
+        expect(sim.world().events.filter((e) => e.what === "join")).toHaveLength(2);
+    });
+
+    it("replacing node 1 while its old host is alive: the new node joins, then the old member goes", async () => {
+        const sim = await liveCluster();
+        const oldName = sim.world().cluster.members[1].name;
+        const before = sim.world().events.length;
+        const result = await sim.up({}, { replace: [CP(1)] });
+        expectSafe(sim, result);
+        const changes = sim
+            .world()
+            .events.slice(before)
+            .map((e) => `${e.what} ${e.member ?? e.node ?? ""}`.trim());
+        // Joined first, so the cluster never has fewer healthy members than planned.
+        expect(changes).toEqual(["join", `member-remove ${oldName}`, `delete-node ${oldName}`]);
+    });
+
+    it("replacing node 1 whose host is gone: the dead member is removed before the join, nothing dials the dead host", async () => {
+        const sim = await liveCluster();
+        sim.kill(CP(1));
+        const result = await sim.up({}, { replace: [CP(1)] });
+        expectSafe(sim, result);
+        expect(result.steps.every((s) => s.dialSeconds === 0)).toBe(true);
+    });
+
+    it.each([["alive"], ["gone"]])("replacing node 0 (old host %s) joins the live cluster instead of a second init", async (state) => {
+        const sim = await liveCluster();
+        if (state === "gone") sim.kill(CP(0));
+        const result = await sim.up({}, { replace: [CP(0)] });
+        expectSafe(sim, result);
+        expect(ran(result)).not.toContain("create kubeadm-ha-cluster-init");
+    });
+
+    it("replacing two nodes in one run: joins and removals one at a time", async () => {
+        const sim = await liveCluster();
+        const result = await sim.up({}, { replace: [CP(1), CP(2)] });
+        expectSafe(sim, result);
+    });
+
+    it("a new instance type replaces every node, rolled one node at a time, and keeps the cluster", async () => {
+        const sim = await liveCluster();
+        const result = await sim.up({ instanceType: "t3.small" });
+        expectSafe(sim, result);
+        expect(sim.world().events.filter((e) => e.what === "join")).toHaveLength(2 + 3);
+    });
+
+    it("scaling 3 → 5 → 3 adds and removes members one at a time", async () => {
+        const sim = await liveCluster();
+        expectSafe(sim, await sim.up({ controlPlaneCount: "5" }));
+        expectSafe(sim, await sim.up({ controlPlaneCount: "3" }));
+    });
+
+    it("refuses to act without quorum, and says how to recover", async () => {
+        const sim = await liveCluster();
+        sim.kill(CP(1));
+        sim.kill(CP(2));
+        const result = await sim.up({}, { replace: [CP(1)] });
+        expect(result.failed?.output).toContain("etcd has no quorum");
+        expect(sim.world().events.filter((e) => e.what === "init")).toHaveLength(1);
+    });
+});

@@ -1,0 +1,258 @@
+/**
+ * The lifecycle simulation: `pulumi up` after `pulumi up` on simulated hosts.
+ *
+ * Each `up` runs the program under the offline engine, diffs what it declares against the previous
+ * run as the Pulumi engine would, and applies the documented lifecycle to the remote commands:
+ * create for a new command; for changed inputs `update`, else `create` again, in place (the command
+ * provider); replacement when `triggers` change, create-before-delete; ignored inputs
+ * (`ignoreChanges`) keep their old values; deletes last, in reverse order (and a command's delete
+ * runs its old `delete` command, if it has one, on its old host). Commands run one at a time in an
+ * order their dependencies allow, as the real command lines the program renders, under bash, on
+ * hosts that are directories (KUBEADM_HA_ROOT) with stand-ins for kubeadm, kubectl, etcdctl and curl
+ * sharing one model of the cluster (hosts/model.cjs). A host that is gone is never reached: the
+ * step's dial limit is what it costs.
+ *
+ * The tests of later runs (lifecycle, upgrades, backups) share this engine.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ProgramRun, RecordedResource, RunOptions } from "./engine";
+import { COMMAND_TYPE } from "./graph";
+
+const HOSTS_DIR = join(__dirname, "hosts");
+const INSTANCE_TYPE = "aws:ec2/instance:Instance";
+const EIP_TYPE = "aws:ec2/eip:Eip";
+
+export interface SimHost {
+    /** The instance id. */
+    id: string;
+    instance: string;
+    /** The node name (private DNS) and private address. */
+    name: string;
+    ip: string;
+    alive: boolean;
+    api: boolean;
+    member: boolean;
+    root: string;
+}
+
+export interface ClusterEvent {
+    step: string;
+    host: string;
+    what: "init" | "second-init" | "join" | "reset" | "member-remove" | "delete-node" | "move-leader" | "restart-kube-proxy";
+    wasMember?: boolean;
+    member?: string;
+    node?: string;
+}
+
+interface World {
+    hosts: Record<string, SimHost>;
+    cluster: { inits: number; members: { id: string; name: string; learner: boolean }[]; nodes: string[]; tokens: string[]; nextId: number; leader?: string };
+    events: ClusterEvent[];
+}
+
+export type Action = "create" | "update" | "replace" | "delete";
+
+export interface StepRun {
+    step: string;
+    action: Action;
+    host: string;
+    /** Seconds spent dialling a host that is gone; 0 when the host answered. */
+    dialSeconds: number;
+    status: number;
+    output: string;
+}
+
+export interface UpResult {
+    run: ProgramRun;
+    steps: StepRun[];
+    /** The step that failed, which ends the `up` as Pulumi would. */
+    failed?: StepRun;
+    /** Pairs of commands that changed etcd membership and could have run at the same time. */
+    overlapping: [string, string][];
+}
+
+export type RunProgram = (config: Record<string, unknown>, options: Omit<RunOptions, "isolate">) => Promise<ProgramRun>;
+
+/** The inputs a command's diff looks at, after its ignoreChanges. */
+function effectiveInputs(command: RecordedResource, previous?: RecordedResource): Record<string, any> {
+    const inputs = { ...command.inputs };
+    if (previous) for (const key of command.options.ignoreChanges) inputs[key] = previous.inputs[key];
+    return inputs;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+export class LifecycleSimulation {
+    private readonly worldFile: string;
+    private previous?: ProgramRun;
+
+    constructor(
+        private readonly dir: string,
+        private readonly runProgram: RunProgram,
+    ) {
+        mkdirSync(dir, { recursive: true });
+        this.worldFile = join(dir, "world.json");
+        this.save({ hosts: {}, cluster: { inits: 0, members: [], nodes: [], tokens: [], nextId: 0 }, events: [] });
+    }
+
+    world(): World {
+        return JSON.parse(readFileSync(this.worldFile, "utf8"));
+    }
+
+    private save(world: World): void {
+        writeFileSync(this.worldFile, JSON.stringify(world, null, 1));
+    }
+
+    /** The instance (by name) stops answering, as a dead or terminated machine does. */
+    kill(instance: string): void {
+        const world = this.world();
+        for (const host of Object.values(world.hosts)) if (host.instance === instance) host.alive = false;
+        this.save(world);
+    }
+
+    /**
+     * Makes the last run's record of the matching commands differ from what the program renders now,
+     * as a new release of the program with edited scripts does: the next `up` updates them.
+     */
+    editScripts(stepName: RegExp): void {
+        for (const command of this.previous?.ofType(COMMAND_TYPE) ?? []) {
+            if (stepName.test(command.name)) command.inputs = { ...command.inputs, create: `${command.inputs.create}# an earlier release\n` };
+        }
+    }
+
+    /** The host a command's connection reaches: its Elastic IP's instance in this run. */
+    private hostOf(run: ProgramRun, command: RecordedResource): string {
+        const eip = run.ofType(EIP_TYPE).find((e) => e.state.publicIp === command.inputs.connection.host);
+        if (!eip) throw new Error(`${command.name} connects to ${command.inputs.connection.host}, no node's address`);
+        return eip.inputs.instance;
+    }
+
+    /** Boots new instances: a prepared machine with an empty tree. */
+    private boot(run: ProgramRun): void {
+        const world = this.world();
+        for (const instance of run.ofType(INSTANCE_TYPE)) {
+            const id = run.ofType(EIP_TYPE).find((e) => e.name === `${instance.name}-address`)?.inputs.instance as string;
+            if (world.hosts[id]) continue;
+            const root = join(this.dir, "hosts", id);
+            mkdirSync(join(root, "var/lib/kubeadm-ha"), { recursive: true });
+            mkdirSync(join(root, "etc"), { recursive: true });
+            writeFileSync(join(root, "var/lib/kubeadm-ha/prepared"), "prepared by the simulation\n");
+            writeFileSync(join(root, "etc/hosts"), "127.0.0.1 localhost\n");
+            mkdirSync(join(root, "etc/ssh"), { recursive: true });
+            const key = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, id)]);
+            writeFileSync(join(root, "etc/ssh/ssh_host_ed25519_key.pub"), `ssh-ed25519 ${key.toString("base64")} root@${id}\n`);
+            world.hosts[id] = {
+                id,
+                instance: instance.name,
+                name: instance.state.privateDns,
+                ip: instance.state.privateIp,
+                alive: true,
+                api: false,
+                member: false,
+                root,
+            };
+        }
+        this.save(world);
+    }
+
+    /** Runs one command line on a host, as the command provider would over SSH. */
+    private execute(step: string, action: Action, hostId: string, command: Record<string, any>, line: string): StepRun {
+        const host = this.world().hosts[hostId];
+        if (!host || !host.alive) {
+            // The provider makes dialErrorLimit + 1 attempts of perDialTimeout seconds each.
+            const { dialErrorLimit = 10, perDialTimeout = 15 } = command.connection;
+            return { step, action, host: hostId, dialSeconds: (dialErrorLimit + 1) * perDialTimeout, status: 255, output: "dial: host unreachable" };
+        }
+        const result = spawnSync("bash", ["-c", line], {
+            input: command.stdin ?? "",
+            encoding: "utf8",
+            env: {
+                PATH: `${HOSTS_DIR}:${process.env.PATH}`,
+                HOME: host.root,
+                BASH_ENV: join(HOSTS_DIR, "bash-env.sh"),
+                KUBEADM_HA_ROOT: host.root,
+                PKI_OWNER: `${process.getuid!()}:${process.getgid!()}`,
+                SIM_WORLD: this.worldFile,
+                SIM_HOST: hostId,
+                SIM_HOSTNAME: host.name,
+                SIM_STEP: step,
+            },
+        });
+        return { step, action, host: hostId, dialSeconds: 0, status: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
+    }
+
+    /** One `pulumi up`: the program's new declaration applied to the hosts. */
+    async up(config: Record<string, unknown>, options: { replace?: string[] } = {}): Promise<UpResult> {
+        const run = await this.runProgram(config, { replacements: { replace: options.replace ?? [] } });
+        this.boot(run);
+        const before = new Map((this.previous?.ofType(COMMAND_TYPE) ?? []).map((c) => [c.name, c]));
+        const steps: StepRun[] = [];
+        let failed: StepRun | undefined;
+        const failedNames = new Set<string>();
+
+        for (const command of commandsByDependency(run)) {
+            const old = before.get(command.name);
+            const inputs = effectiveInputs(command, old);
+            const action: Action | undefined = !old
+                ? "create"
+                : !same(inputs.triggers, old.inputs.triggers)
+                  ? "replace"
+                  : !same(inputs, old.inputs)
+                    ? "update"
+                    : undefined;
+            if (!action) continue;
+            // Pulumi does not start what waits for a failed step.
+            if ([...failedNames].some((f) => run.waitsFor(command.name, f))) continue;
+            const line = action === "update" ? (inputs.update ?? inputs.create) : inputs.create;
+            if (!line) continue;
+            const result = this.execute(command.name, action, this.hostOf(run, command), inputs, line);
+            steps.push(result);
+            if (result.status !== 0) {
+                failed ??= result;
+                failedNames.add(command.name);
+            }
+        }
+        // Deletes last, in reverse order: commands that no longer exist run their old delete command.
+        if (!failed) {
+            const now = new Set(run.ofType(COMMAND_TYPE).map((c) => c.name));
+            for (const old of [...before.values()].reverse()) {
+                if (now.has(old.name) || !old.inputs.delete) continue;
+                steps.push(this.execute(old.name, "delete", this.hostOf(this.previous!, old), old.inputs, old.inputs.delete));
+            }
+            // Replaced and removed instances are terminated.
+            const world = this.world();
+            const current = new Set(run.ofType(EIP_TYPE).map((e) => e.inputs.instance as string));
+            for (const host of Object.values(world.hosts)) if (!current.has(host.id)) host.alive = false;
+            this.save(world);
+            this.previous = run;
+        }
+        return { run, steps, failed, overlapping: overlappingMembershipChanges(run, this.world().events) };
+    }
+}
+
+/** Commands in an order their dependencies allow (depth first, then name). */
+function commandsByDependency(run: ProgramRun): RecordedResource[] {
+    const commands = run.ofType(COMMAND_TYPE);
+    const depth = new Map<string, number>();
+    const depthOf = (c: RecordedResource): number => {
+        if (!depth.has(c.name)) depth.set(c.name, 1 + Math.max(0, ...commands.filter((o) => o !== c && run.waitsFor(c.name, o.name)).map(depthOf)));
+        return depth.get(c.name)!;
+    };
+    return [...commands].sort((a, b) => depthOf(a) - depthOf(b) || a.name.localeCompare(b.name));
+}
+
+/** Steps that joined or removed etcd members without one waiting for the other. */
+function overlappingMembershipChanges(run: ProgramRun, events: ClusterEvent[]): [string, string][] {
+    const changing = [...new Set(events.filter((e) => ["init", "join", "member-remove", "reset"].includes(e.what)).map((e) => e.step))];
+    const pairs: [string, string][] = [];
+    for (const a of changing) {
+        for (const b of changing) {
+            if (a < b && run.resources.some((r) => r.name === a) && run.resources.some((r) => r.name === b)) {
+                if (!run.waitsFor(a, b) && !run.waitsFor(b, a)) pairs.push([a, b]);
+            }
+        }
+    }
+    return pairs;
+}
