@@ -104,6 +104,9 @@ export = async () => {
         },
     });
 
+    // The nodes reach the API through the load balancer from their Elastic IPs, known only now.
+    const nodeApiAccess = network.allowApiFromNodes(controlPlane.nodes);
+
     const api = new ApiLoadBalancer(name, {
         vpcId: network.vpc.id,
         subnetIds: network.subnets.map((s) => s.id),
@@ -125,6 +128,7 @@ export = async () => {
         endpointHost: api.dnsName,
         endpoint: api.endpoint,
         nodes: controlPlane.nodes,
+        apiAccess: nodeApiAccess,
         pki,
         ssh: sshAccess,
         etcdBackupRetention: config.etcdBackupRetention,

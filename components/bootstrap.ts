@@ -27,6 +27,11 @@ export interface KubeadmBootstrapArgs {
     /** "<dns>:6443" */
     endpoint: pulumi.Output<string>;
     nodes: PlannedInstance[];
+    /**
+     * What lets the nodes reach the API through the load balancer from their Elastic IPs; every step
+     * that may talk to the API that way waits for it.
+     */
+    apiAccess: pulumi.Resource[];
     pki: ClusterPki;
     ssh: SshAccess;
     externalEtcd?: ExternalEtcdAccess;
@@ -102,7 +107,13 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                dependsOn: [first.placed, ...nodes.map((n) => n.prepared), ...(args.externalEtcd ? [args.externalEtcd.healthGate] : [])],
+                dependsOn: [
+                    first.placed,
+                    ...nodes.map((n) => n.prepared),
+                    ...(args.externalEtcd ? [args.externalEtcd.healthGate] : []),
+                    // The kubelet turns to the load balancer once init has finished.
+                    ...args.apiAccess,
+                ],
             },
             "live",
             // Once in the cluster's life: a replaced first node, a new version, an edited script or a
@@ -137,7 +148,7 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                     },
                     {
                         parent: this,
-                        dependsOn: [node.placed, index === 0 ? clusterInit : members[index - 1]],
+                        dependsOn: [node.placed, index === 0 ? clusterInit : members[index - 1], ...args.apiAccess],
                         // Earlier releases named this step after what it did first; an alias turns the
                         // old step into this one (an update), instead of deleting it and running its
                         // old `kubeadm reset` delete command on a live member.

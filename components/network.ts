@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { cidrNamePart, uniqueCidrs } from "../core/cidr";
 import { Cni, EtcdTopology } from "../core/config";
 import { CNI_PORTS, PORTS, SubnetPlan } from "../core/plan";
 
@@ -19,17 +20,45 @@ export interface NetworkArgs {
 }
 
 interface IngressRule {
+    /** What the rule allows, e.g. api-from-203-0-113-7-32: editing a list touches only its own rules. */
     name: string;
+    /** The rule's name when rules were named by list position (api-0, ssh-1): the state it takes over. */
+    formerName?: string;
     description: string;
     protocol?: "tcp" | "udp";
     port: number | [number, number];
-    from: { cidr: string } | { securityGroup: pulumi.Input<string> };
+    from: { cidr: pulumi.Input<string> } | { securityGroup: pulumi.Input<string> };
+}
+
+/** A node whose public address reaches the API through the load balancer. */
+export interface ApiClientNode {
+    plan: { name: string };
+    /** Its Elastic IP. */
+    address: pulumi.Input<string>;
+}
+
+/**
+ * One rule per distinct block (AWS refuses a rule that repeats another), named by the block. Earlier
+ * releases named these rules <kind>-<position in the list>; each rule takes over the state of the one
+ * that held its block, so the first run after the renaming changes nothing on AWS.
+ */
+function fromBlocks(kind: string, blocks: string[], description: string, port: number): IngressRule[] {
+    const listed = blocks.map((block) => uniqueCidrs([block])[0]);
+    return uniqueCidrs(blocks).map((cidr) => ({
+        name: `${kind}-from-${cidrNamePart(cidr)}`,
+        formerName: `${kind}-${listed.indexOf(cidr)}`,
+        description,
+        port,
+        from: { cidr },
+    }));
 }
 
 /**
  * VPC, internet gateway, one public subnet per zone, and the security groups of every tier. Each
- * group opens only what its tier serves: the API to the users and the VPC, SSH to the deployer, and the
- * control-plane and etcd ports only to the nodes that speak them. Egress is open (packages, images).
+ * group opens only what its tier serves: the load balancer's API to the users, the VPC and the
+ * control-plane nodes' Elastic IPs (`allowApiFromNodes`); the nodes' API only to the load balancer
+ * and the VPC; SSH to the deployer; the control-plane and etcd ports only to the nodes that speak
+ * them. Egress is open (packages, images).
  */
 export class Network extends pulumi.ComponentResource {
     readonly vpc: aws.ec2.Vpc;
@@ -42,6 +71,7 @@ export class Network extends pulumi.ComponentResource {
     readonly loadBalancerSecurityGroup: aws.ec2.SecurityGroup;
     /** Only with external etcd. */
     readonly etcdSecurityGroup?: aws.ec2.SecurityGroup;
+    private readonly loadBalancerGroupName: string;
 
     constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:network:Network", name, {}, opts);
@@ -96,22 +126,25 @@ export class Network extends pulumi.ComponentResource {
             return sg;
         };
         const between = (from: pulumi.Output<string>) => ({ securityGroup: from });
-        // The VPC is a source of the API too: nodes reach it through the NLB (kubelets, hairpin), and the
-        // NLB forwards and health-checks from its private addresses (client IP preservation is off).
-        const apiRules = (description: string): IngressRule[] =>
-            [...args.apiAllowedCidrs, args.vpcCidr].map((cidr, i) => ({ name: `api-${i}`, description, port: PORTS.apiServer, from: { cidr } }));
-        const sshRules: IngressRule[] = args.sshAllowedCidrs.map((cidr, i) => ({
-            name: `ssh-${i}`,
-            description: "SSH from the deployer",
-            port: PORTS.ssh,
-            from: { cidr },
-        }));
+        const sshRules = fromBlocks("ssh", args.sshAllowedCidrs, "SSH from the deployer", PORTS.ssh);
 
-        // The load balancer filters clients by apiAllowedCidrs.
-        this.loadBalancerSecurityGroup = group("api-lb", "kubeadm-ha API load balancer", () => apiRules("Kubernetes API through the load balancer"));
-        // apiAllowedCidrs also reach a node directly, e.g. in a failover drill.
+        // The load balancer filters clients by apiAllowedCidrs. The VPC range covers clients that use
+        // its private addresses; the nodes themselves arrive from their Elastic IPs (allowApiFromNodes).
+        this.loadBalancerGroupName = `${name}-api-lb`;
+        this.loadBalancerSecurityGroup = group("api-lb", "kubeadm-ha API load balancer", () =>
+            fromBlocks("api", [...args.apiAllowedCidrs, args.vpcCidr], "Kubernetes API through the load balancer", PORTS.apiServer),
+        );
+        // A node's API server answers the load balancer (forwarded traffic and health checks come from
+        // its private addresses, client IP preservation being off) and the other nodes, never the
+        // internet: clients go through the load balancer, where apiAllowedCidrs applies.
+        const lb = this.loadBalancerSecurityGroup.id;
         this.controlPlaneSecurityGroup = group("control-plane", "kubeadm-ha control-plane nodes", (cp) => [
-            ...apiRules("Kubernetes API from allowed clients, the load balancer and the VPC"),
+            { name: "api-from-lb", description: "Kubernetes API from the load balancer", port: PORTS.apiServer, from: between(lb) },
+            {
+                ...fromBlocks("api", [args.vpcCidr], "Kubernetes API from inside the VPC: the other nodes, the load balancer", PORTS.apiServer)[0],
+                // Formerly the last of api-<i> over apiAllowedCidrs and the VPC range.
+                formerName: `api-${[...args.apiAllowedCidrs, args.vpcCidr].indexOf(args.vpcCidr)}`,
+            },
             ...sshRules,
             { name: "kubelet", description: "kubelet API between control-plane nodes", port: PORTS.kubelet, from: between(cp) },
             {
@@ -158,22 +191,42 @@ export class Network extends pulumi.ComponentResource {
         this.registerOutputs({ vpcId: this.vpc.id, subnetIds: this.subnets.map((s) => s.id) });
     }
 
+    /**
+     * Lets control-plane nodes reach the API through the load balancer: an internet-facing NLB's name
+     * resolves to public addresses from inside the VPC too, so a node's kubelet, kube-proxy and
+     * bootstrap steps arrive through the internet gateway from its Elastic IP, which no VPC rule
+     * matches. One rule per node, named after it; declared once the addresses exist. Every step that
+     * talks to the API through the load balancer waits for these rules.
+     */
+    allowApiFromNodes(nodes: ApiClientNode[]): aws.vpc.SecurityGroupIngressRule[] {
+        return nodes.map((node) =>
+            this.ingress(this.loadBalancerGroupName, this.loadBalancerSecurityGroup, {
+                name: `api-from-${node.plan.name}`,
+                description: `Kubernetes API through the load balancer from ${node.plan.name}'s Elastic IP`,
+                port: PORTS.apiServer,
+                from: { cidr: pulumi.interpolate`${node.address}/32` },
+            }),
+        );
+    }
+
+    private ingress(groupName: string, group: aws.ec2.SecurityGroup, rule: IngressRule): aws.vpc.SecurityGroupIngressRule {
+        const [fromPort, toPort] = typeof rule.port === "number" ? [rule.port, rule.port] : rule.port;
+        return new aws.vpc.SecurityGroupIngressRule(
+            `${groupName}-${rule.name}`,
+            {
+                securityGroupId: group.id,
+                description: rule.description,
+                ipProtocol: rule.protocol ?? "tcp",
+                fromPort,
+                toPort,
+                ...("cidr" in rule.from ? { cidrIpv4: rule.from.cidr } : { referencedSecurityGroupId: rule.from.securityGroup }),
+            },
+            { parent: group, aliases: rule.formerName ? [{ name: `${groupName}-${rule.formerName}` }] : [] },
+        );
+    }
+
     private rules(groupName: string, group: aws.ec2.SecurityGroup, rules: IngressRule[]): void {
-        for (const rule of rules) {
-            const [fromPort, toPort] = typeof rule.port === "number" ? [rule.port, rule.port] : rule.port;
-            new aws.vpc.SecurityGroupIngressRule(
-                `${groupName}-${rule.name}`,
-                {
-                    securityGroupId: group.id,
-                    description: rule.description,
-                    ipProtocol: rule.protocol ?? "tcp",
-                    fromPort,
-                    toPort,
-                    ...("cidr" in rule.from ? { cidrIpv4: rule.from.cidr } : { referencedSecurityGroupId: rule.from.securityGroup }),
-                },
-                { parent: group },
-            );
-        }
+        for (const rule of rules) this.ingress(groupName, group, rule);
         new aws.vpc.SecurityGroupEgressRule(
             `${groupName}-egress`,
             {

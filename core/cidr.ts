@@ -64,3 +64,23 @@ export function subdivide(parent: Cidr, newPrefix: number, count: number): Cidr[
     const step = 1n << BigInt(32 - newPrefix);
     return Array.from({ length: count }, (_, i) => ({ base: parent.base + BigInt(i) * step, prefix: newPrefix }));
 }
+
+/**
+ * Each block once, in first-seen order, compared in canonical form: a security group refuses a rule
+ * that repeats another's protocol, ports and source.
+ */
+export function uniqueCidrs(blocks: readonly string[]): string[] {
+    const seen = new Set<string>();
+    return blocks.flatMap((block) => {
+        const parsed = parseCidr(block);
+        const canonical = isCidr(parsed) ? formatCidr(parsed) : block;
+        if (seen.has(canonical)) return [];
+        seen.add(canonical);
+        return [canonical];
+    });
+}
+
+/** A block as a resource-name part: 203.0.113.7/32 → 203-0-113-7-32. */
+export function cidrNamePart(block: string): string {
+    return block.replace(/[./]/g, "-");
+}

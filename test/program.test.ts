@@ -122,10 +122,15 @@ describe.each([
 
     it("opens exactly the documented ports, and no etcd or kubelet port to the world", () => {
         const rules = ingressRules(run);
+        // The nodes' own Elastic IPs, through which their kubelets reach the load balancer.
+        const nodeAddresses = [10, 11, 12].map((host) => (preview ? UNKNOWN : `198.51.100.${host}/32`));
         expect(rules).toEqual(
             expect.arrayContaining([
                 { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "0.0.0.0/0" },
                 { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "10.0.0.0/16" },
+                ...nodeAddresses.map((from) => ({ group: "kubeadm-ha-api-lb", ports: "6443-6443", from })),
+                // A node's API server answers the load balancer and the VPC only.
+                { group: "kubeadm-ha-control-plane", ports: "6443-6443", from: "sg:kubeadm-ha-api-lb" },
                 { group: "kubeadm-ha-control-plane", ports: "6443-6443", from: "10.0.0.0/16" },
                 { group: "kubeadm-ha-control-plane", ports: "22-22", from: "0.0.0.0/0" },
                 { group: "kubeadm-ha-control-plane", ports: "2379-2380", from: "sg:kubeadm-ha-control-plane" },
@@ -137,10 +142,42 @@ describe.each([
                 { group: "kubeadm-ha-control-plane", ports: "5473-5473", from: "sg:kubeadm-ha-control-plane" },
             ]),
         );
-        expect(rules).toHaveLength(11);
+        expect(rules).toHaveLength(14);
         expect(run.named("kubeadm-ha-control-plane-calico-4789").inputs.ipProtocol).toBe("udp");
-        const world = rules.filter((r) => r.from === "0.0.0.0/0").map((r) => r.ports);
-        expect(world.sort()).toEqual(["22-22", "6443-6443", "6443-6443"]);
+        const world = rules.filter((r) => r.from === "0.0.0.0/0");
+        expect(world.sort((a, b) => a.ports.localeCompare(b.ports))).toEqual([
+            { group: "kubeadm-ha-control-plane", ports: "22-22", from: "0.0.0.0/0" },
+            { group: "kubeadm-ha-api-lb", ports: "6443-6443", from: "0.0.0.0/0" },
+        ]);
+    });
+
+    it("names each rule by what it allows, and lets every step that uses the load balancer wait for its node's rule", () => {
+        const names = run.ofType(INGRESS).map((r) => r.name);
+        expect(names).toEqual(
+            expect.arrayContaining([
+                "kubeadm-ha-api-lb-api-from-0-0-0-0-0",
+                "kubeadm-ha-api-lb-api-from-10-0-0-0-16",
+                "kubeadm-ha-api-lb-api-from-kubeadm-ha-cp-0",
+                "kubeadm-ha-api-lb-api-from-kubeadm-ha-cp-2",
+                "kubeadm-ha-control-plane-api-from-lb",
+                "kubeadm-ha-control-plane-api-from-10-0-0-0-16",
+                "kubeadm-ha-control-plane-ssh-from-0-0-0-0-0",
+            ]),
+        );
+        // Rules once named by list position take over their state: the renaming changes nothing on AWS.
+        const formerNames = (name: string) => run.named(name).options.aliases;
+        expect(formerNames("kubeadm-ha-api-lb-api-from-0-0-0-0-0")).toEqual(["kubeadm-ha-api-lb-api-0"]);
+        expect(formerNames("kubeadm-ha-api-lb-api-from-10-0-0-0-16")).toEqual(["kubeadm-ha-api-lb-api-1"]);
+        expect(formerNames("kubeadm-ha-control-plane-api-from-10-0-0-0-16")).toEqual(["kubeadm-ha-control-plane-api-1"]);
+        expect(formerNames("kubeadm-ha-control-plane-ssh-from-0-0-0-0-0")).toEqual(["kubeadm-ha-control-plane-ssh-0"]);
+        expect(formerNames("kubeadm-ha-control-plane-api-from-lb")).toEqual([]);
+        for (const node of [0, 1, 2]) {
+            const rule = `kubeadm-ha-api-lb-api-from-kubeadm-ha-cp-${node}`;
+            expect(run.waitsFor(rule, `kubeadm-ha-cp-${node}-address`)).toBe(true);
+            for (const step of ["kubeadm-ha-cluster-init", `kubeadm-ha-cp-${node}-member`, "kubeadm-ha-api-reachable"]) {
+                expect([step, rule, run.waitsFor(step, rule)]).toEqual([step, rule, true]);
+            }
+        }
     });
 
     it("runs cluster-init once, after every node is prepared, then each node's member step one at a time", () => {
@@ -338,6 +375,72 @@ describe("placement of larger control planes", () => {
     });
 });
 
+describe.each([
+    ["update", false],
+    ["preview", true],
+])("a locked-down stack: the API and SSH from one address (%s)", (_mode, preview) => {
+    const DEPLOYER = "203.0.113.7/32";
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({ apiAllowedCidrs: [DEPLOYER], sshAllowedCidrs: [DEPLOYER] }, { preview });
+    });
+
+    it("opens nothing to the world, and the load balancer to the deployer, the VPC and each node's Elastic IP", () => {
+        const rules = ingressRules(run);
+        expect(rules.filter((r) => r.from === "0.0.0.0/0")).toEqual([]);
+        const nodeAddresses = [10, 11, 12].map((host) => (preview ? UNKNOWN : `198.51.100.${host}/32`));
+        // Resources register as their inputs resolve: compare the sources in order.
+        const sources = (group: string, ports: string) =>
+            rules
+                .filter((r) => r.group === group && r.ports === ports)
+                .map((r) => r.from)
+                .sort();
+        expect(sources("kubeadm-ha-api-lb", "6443-6443")).toEqual([DEPLOYER, "10.0.0.0/16", ...nodeAddresses].sort());
+        expect(sources("kubeadm-ha-control-plane", "6443-6443")).toEqual(["10.0.0.0/16", "sg:kubeadm-ha-api-lb"]);
+        expect(rules.filter((r) => r.ports === "22-22")).toEqual([{ group: "kubeadm-ha-control-plane", ports: "22-22", from: DEPLOYER }]);
+        expect(run.named("kubeadm-ha-api-lb-api-from-203-0-113-7-32").inputs.cidrIpv4).toBe(DEPLOYER);
+    });
+
+    it("still lets every node reach the API through the load balancer: kubelets, joins and the API gate", () => {
+        if (preview) return;
+        // Every step runs on a node and reaches the endpoint from that node's Elastic IP.
+        const allowed = run
+            .ofType(INGRESS)
+            .filter((r) => r.options.parent === "kubeadm-ha-api-lb")
+            .map((r) => r.inputs.cidrIpv4);
+        for (const step of ["kubeadm-ha-cluster-init", "kubeadm-ha-cp-1-member", "kubeadm-ha-api-reachable"]) {
+            expect(allowed).toContain(`${run.named(step).inputs.connection.host}/32`);
+        }
+    });
+});
+
+describe("security group rules from configured lists", () => {
+    it("makes one rule per distinct block: a repeated entry, or the VPC range listed again, adds nothing", async () => {
+        const run = await runProgram({
+            apiAllowedCidrs: ["203.0.113.7/32", "10.0.0.0/16", "203.0.113.7/32"],
+            sshAllowedCidrs: ["203.0.113.7/32", "203.0.113.7/32"],
+        });
+        const rules = ingressRules(run);
+        const lb = rules.filter((r) => r.group === "kubeadm-ha-api-lb").map((r) => r.from);
+        expect(lb.filter((from) => !from.startsWith("198.51.100.")).sort()).toEqual(["10.0.0.0/16", "203.0.113.7/32"]);
+        expect(lb).toHaveLength(2 + 3);
+        expect(rules.filter((r) => r.ports === "22-22").map((r) => r.from)).toEqual(["203.0.113.7/32"]);
+        const names = run.resources.map((r) => `${r.type}::${r.name}`);
+        expect(new Set(names).size).toBe(names.length);
+    });
+
+    it("touches only the rules of a block that was added or removed when a list is edited", async () => {
+        const before = await runProgram({ apiAllowedCidrs: ["203.0.113.7/32", "192.0.2.0/24"], sshAllowedCidrs: ["203.0.113.7/32"] });
+        const after = await runProgram({ apiAllowedCidrs: ["192.0.2.0/24"], sshAllowedCidrs: ["192.0.2.0/24", "203.0.113.7/32"] });
+        const rulesOf = (run: ProgramRun) => new Map(run.ofType(INGRESS).map((r) => [r.name, JSON.stringify(r.inputs)]));
+        const [was, is] = [rulesOf(before), rulesOf(after)];
+        expect([...was.keys()].filter((n) => !is.has(n))).toEqual(["kubeadm-ha-api-lb-api-from-203-0-113-7-32"]);
+        expect([...is.keys()].filter((n) => !was.has(n))).toEqual(["kubeadm-ha-control-plane-ssh-from-192-0-2-0-24"]);
+        // Every rule on both sides is unchanged.
+        expect([...is].filter(([n, inputs]) => was.has(n) && was.get(n) !== inputs)).toEqual([]);
+    });
+});
+
 describe("determinism", () => {
     it("declares identical resource inputs when run twice with the same config", async () => {
         const first = await runProgram({ controlPlaneCount: "3", tags: ["team=platform"] });
@@ -388,9 +491,14 @@ describe.each([
         );
         // The control-plane nodes run no etcd member in this topology.
         expect(rules.filter((r) => r.group === "kubeadm-ha-control-plane" && r.ports === "2379-2380")).toEqual([]);
-        expect(rules.filter((r) => r.group !== "kubeadm-ha-api-lb" && r.from === "0.0.0.0/0")).toEqual([
-            { group: "kubeadm-ha-control-plane", ports: "6443-6443", from: "0.0.0.0/0" },
-        ]);
+        expect(rules.filter((r) => r.group !== "kubeadm-ha-api-lb" && r.from === "0.0.0.0/0")).toEqual([]);
+        // The API through the load balancer from the control-plane nodes' addresses; etcd members never use it.
+        expect(
+            run
+                .ofType(INGRESS)
+                .filter((r) => /-api-from-kubeadm-ha-/.test(r.name))
+                .map((r) => r.name),
+        ).toEqual([0, 1, 2].map((i) => `kubeadm-ha-api-lb-api-from-kubeadm-ha-cp-${i}`));
     });
 
     it("starts members one at a time and holds kubeadm init until the etcd health gate passes", () => {
