@@ -8,7 +8,7 @@ import { STACKED_BACKUP_TARGET } from "../core/backup";
 import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
-import { pkiFile as file, remoteStep, SshAccess } from "./remote-step";
+import { pkiFile as file, prepareNode, remoteStep, SshAccess } from "./remote-step";
 
 export interface ExternalEtcdAccess {
     /** https://<member>:2379 client URLs. */
@@ -50,7 +50,8 @@ export interface KubeadmBootstrapArgs {
  * - membership: the cluster holds exactly the planned members; then the API through the load balancer.
  * No step has a delete command: leaving the cluster is done by the nodes that stay, through a live
  * member, so a gone host stalls nothing and no secret is replayed to an address that moved on. Every
- * step's secrets travel on stdin; create and update run the same converging script.
+ * step's secrets travel on stdin; create and update run the same converging script. Every step after
+ * the first on a node is pinned to the host key that first step learnt (remote-step.ts).
  */
 export class KubeadmBootstrap extends pulumi.ComponentResource {
     /**
@@ -71,14 +72,7 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
 
         const nodes = args.nodes.map(({ plan, instance, address }) => {
             const identity = pulumi.all([instance.privateDns, instance.privateIp]).apply(([nodeName, nodeIp]) => ({ nodeName, nodeIp }));
-            const target = { instance, host: address, ssh: args.ssh };
-            const prepared = remoteStep(
-                `${plan.name}-prepared`,
-                target,
-                { create: renderRemoteCommand("wait-for-prepare") },
-                { parent: this, dependsOn: [instance] },
-                "boot",
-            );
+            const { prepared, target } = prepareNode(`${plan.name}-prepared`, { instance, host: address, ssh: args.ssh }, { parent: this });
             const placed = remoteStep(
                 `${plan.name}-pki`,
                 target,
@@ -187,17 +181,14 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 
-    /** A kubeadm bootstrap token, "[a-z0-9]{6}.[a-z0-9]{16}", kept in state so every run sees the same one. */
+    /**
+     * A kubeadm bootstrap token, "[a-z0-9]{6}.[a-z0-9]{16}", kept in state so every run sees the same
+     * one. RandomPassword, not RandomString: a RandomString's resource id is its result, and ids are
+     * never encrypted in the state; a RandomPassword's id is "none" and its result is secret.
+     */
     private bootstrapToken(name: string): pulumi.Output<string> {
         const part = (suffix: string, length: number) =>
-            new random.RandomString(
-                `${name}-token-${suffix}`,
-                { length, lower: true, upper: false, numeric: true, special: false },
-                {
-                    parent: this,
-                    additionalSecretOutputs: ["result"],
-                },
-            ).result;
+            new random.RandomPassword(`${name}-token-${suffix}`, { length, lower: true, upper: false, numeric: true, special: false }, { parent: this }).result;
         return pulumi.secret(pulumi.interpolate`${part("id", 6)}.${part("secret", 16)}`);
     }
 

@@ -7,7 +7,7 @@ import { externalBackupTarget } from "../core/backup";
 import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
 import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
 import { ClusterPki, KeyPairPem } from "./pki";
-import { pkiFile, remoteStep, SshAccess, StepTarget } from "./remote-step";
+import { pkiFile, prepareNode, remoteStep, SshAccess, StepTarget } from "./remote-step";
 
 export interface EtcdClusterArgs {
     clusterName: string;
@@ -52,7 +52,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         const started: { target: StepTarget; step: command.remote.Command }[] = [];
         this.members.forEach(({ plan, instance, address }, i) => {
-            const target: StepTarget = { instance, host: address, ssh: args.ssh };
+            const { prepared, target } = prepareNode(`${plan.name}-prepared`, { instance, host: address, ssh: args.ssh }, { parent: this });
             const identity = identities[i];
             const server = pki.issue(
                 `${plan.name}-server`,
@@ -76,13 +76,6 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 ])
                 .apply(renderPkiBundle);
 
-            const prepared = remoteStep(
-                `${plan.name}-prepared`,
-                target,
-                { create: renderRemoteCommand("wait-for-prepare") },
-                { parent: this, dependsOn: [instance] },
-                "boot",
-            );
             const placed = remoteStep(
                 `${plan.name}-pki`,
                 target,

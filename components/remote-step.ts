@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PkiFile } from "../core/pki";
+import { renderRemoteCommand } from "../core/scripts";
 
 export interface SshAccess {
     user: string;
@@ -13,6 +14,12 @@ export interface StepTarget {
     instance: aws.ec2.Instance;
     host: pulumi.Input<string>;
     ssh: SshAccess;
+    /**
+     * The node's SSH host key, an authorized_keys line learnt by its first step (`prepareNode`). The
+     * command provider then accepts that key only, and only its algorithm: a step never talks to
+     * another host that holds the address. Unset for that first step alone.
+     */
+    hostKey?: pulumi.Input<string>;
 }
 
 /**
@@ -28,18 +35,28 @@ export const DIAL = {
 } as const;
 const STEP_TIMEOUTS: pulumi.CustomTimeouts = { create: "30m", update: "30m", delete: "5m" };
 
+/**
+ * What a step shows of its output. Its stdout and stderr are secret in the state; live, the provider
+ * would print them to the console (and to the CI log or update history that keeps it), so nothing is
+ * printed while a step runs. A failing step's error still carries its output, as the provider always
+ * includes it: the scripts print only progress lines and redacted log tails (run_logged).
+ */
+const STEP_LOGGING = command.types.enums.remote.Logging.None;
+const SECRET_OUTPUTS = ["stdout", "stderr"];
+
 /** Every input a step sets: what a once-only step ignores after its first run. */
 const STEP_INPUTS = ["connection", "create", "update", "delete", "stdin", "triggers", "environment", "addPreviousOutputInEnv", "logging"];
 
 /**
  * One bootstrap step on a node: a remote command that runs again when the node is replaced (its
- * instance id is the trigger), never sees its previous output, and has generous timeouts. With
+ * instance id is the trigger), never sees its previous output, keeps its output secret and prints
+ * none of it live, checks the node's host key once it is known, and has generous timeouts. With
  * `once`, it runs when first created and never again, whatever changes.
  */
 export function remoteStep(
     name: string,
     target: StepTarget,
-    args: Omit<command.remote.CommandArgs, "connection" | "addPreviousOutputInEnv">,
+    args: Omit<command.remote.CommandArgs, "connection" | "addPreviousOutputInEnv" | "logging">,
     opts: { parent: pulumi.Resource; dependsOn: pulumi.Resource[]; aliases?: pulumi.Alias[] },
     dial: keyof typeof DIAL = "live",
     behaviour: { once?: boolean } = {},
@@ -47,14 +64,48 @@ export function remoteStep(
     return new command.remote.Command(
         name,
         {
-            connection: { host: target.host, user: target.ssh.user, privateKey: target.ssh.privateKey, ...DIAL[dial] },
+            connection: {
+                host: target.host,
+                user: target.ssh.user,
+                privateKey: target.ssh.privateKey,
+                ...(target.hostKey === undefined ? {} : { hostKey: target.hostKey }),
+                ...DIAL[dial],
+            },
             // A replaced instance is a new machine: every step on it runs again.
             triggers: [target.instance.id],
             addPreviousOutputInEnv: false,
             ...args,
+            logging: STEP_LOGGING,
         },
-        { ...opts, customTimeouts: STEP_TIMEOUTS, ...(behaviour.once ? { ignoreChanges: STEP_INPUTS } : {}) },
+        {
+            ...opts,
+            customTimeouts: STEP_TIMEOUTS,
+            additionalSecretOutputs: SECRET_OUTPUTS,
+            ...(behaviour.once ? { ignoreChanges: STEP_INPUTS } : {}),
+        },
     );
+}
+
+/** The last line of a step's output. */
+function lastLine(output: string): string {
+    return output.trimEnd().split("\n").pop()!.trim();
+}
+
+/**
+ * A node's first step: wait until its preparation has finished, and learn its SSH host key. This one
+ * connection trusts the key the node shows (trust on first use: no channel outside SSH tells the
+ * program the key of an instance it has just launched); the script prints the node's ed25519 host
+ * key as its last line, and the returned target pins every later step on the node to it. A replaced
+ * instance has a new key: its steps are replaced too (their trigger is the instance id), beginning
+ * again with this one.
+ */
+export function prepareNode(
+    name: string,
+    node: Omit<StepTarget, "hostKey">,
+    opts: { parent: pulumi.Resource },
+): { prepared: command.remote.Command; target: StepTarget } {
+    const prepared = remoteStep(name, node, { create: renderRemoteCommand("wait-for-prepare") }, { parent: opts.parent, dependsOn: [node.instance] }, "boot");
+    return { prepared, target: { ...node, hostKey: prepared.stdout.apply(lastLine) } };
 }
 
 /** One file of a place-pki step's stdin. */

@@ -223,6 +223,22 @@ describe.each([
         }
     });
 
+    it("pins every step after a node's first to the SSH host key that first step printed", () => {
+        const commands = run.ofType(COMMAND);
+        const prepared = commands.filter((c) => c.name.endsWith("-prepared"));
+        expect(prepared).toHaveLength(3);
+        if (preview) return;
+        const keyOf = new Map(prepared.map((p) => [p.inputs.connection.host, (p.state.stdout as string).split("\n").pop()]));
+        expect([...keyOf.values()].every((key) => /^ssh-ed25519 [A-Za-z0-9+/]+=* /.test(key ?? ""))).toBe(true);
+        expect(new Set(keyOf.values()).size).toBe(3);
+        for (const c of commands) {
+            // The first contact trusts the key it is shown; it can check none.
+            if (c.name.endsWith("-prepared")) expect(c.inputs.connection.hostKey).toBeUndefined();
+            else expect([c.name, c.inputs.connection.hostKey]).toEqual([c.name, keyOf.get(c.inputs.connection.host)]);
+        }
+        expect(run.named("kubeadm-ha-cp-0-prepared").inputs.create).toContain("ssh_host_ed25519_key.pub");
+    });
+
     it("sends every secret on stdin as a secret, and none in scripts or user data", () => {
         // In preview the values are not known yet, so nothing secret can show either.
         const secretOrUnknown = (c: { inputs: Record<string, unknown>; secretInputs: string[] }) =>
@@ -499,6 +515,16 @@ describe.each([
                 .filter((r) => /-api-from-kubeadm-ha-/.test(r.name))
                 .map((r) => r.name),
         ).toEqual([0, 1, 2].map((i) => `kubeadm-ha-api-lb-api-from-kubeadm-ha-cp-${i}`));
+    });
+
+    it("pins the etcd members' steps to their host keys too", () => {
+        if (preview) return;
+        const commands = run.ofType(COMMAND);
+        const keyOf = new Map(commands.filter((c) => c.name.endsWith("-prepared")).map((p) => [p.inputs.connection.host, p.state.stdout]));
+        expect(keyOf.size).toBe(6);
+        for (const c of commands.filter((c) => !c.name.endsWith("-prepared"))) {
+            expect([c.name, c.inputs.connection.hostKey]).toEqual([c.name, keyOf.get(c.inputs.connection.host)]);
+        }
     });
 
     it("starts members one at a time and holds kubeadm init until the etcd health gate passes", () => {
