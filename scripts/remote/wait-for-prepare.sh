@@ -8,8 +8,8 @@ if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
   log "cloud-init reported an error (exit $status); last lines of its output log:" >&2
   tail -n 40 /var/log/cloud-init-output.log >&2 || true
 fi
-[ -f /var/lib/kubeadm-ha/prepared ] || fail "node preparation did not complete; see /var/log/cloud-init-output.log"
-log "node prepared: $(cat /var/lib/kubeadm-ha/prepared)" >&2
+[ -f "$STATE_DIR/prepared" ] || fail "node preparation did not complete; see /var/log/cloud-init-output.log"
+log "node prepared: $(cat "$STATE_DIR/prepared")" >&2
 host_key=$ROOT/etc/ssh/ssh_host_ed25519_key.pub
 grep -qE '^ssh-ed25519 [A-Za-z0-9+/]+=* ?' "$host_key" 2>/dev/null ||
   fail "no ed25519 SSH host key in $host_key; the later steps pin their connections to it"
