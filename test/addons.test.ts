@@ -29,7 +29,8 @@ describe.each([
         // In preview the kubeconfig waits on the load balancer's name: unknown, so nothing to leak.
         expect(provider.secretInputs.includes("kubeconfig") || (preview && provider.inputs.kubeconfig === UNKNOWN)).toBe(true);
         expect(run.waitsFor("kubeadm-ha-k8s", "kubeadm-ha-api-reachable")).toBe(true);
-        for (const step of ["kubeadm-ha-cp-0-init", "kubeadm-ha-cp-1-join", "kubeadm-ha-cp-2-join"]) expect(run.waitsFor("kubeadm-ha-k8s", step)).toBe(true);
+        for (const step of ["kubeadm-ha-cluster-init", "kubeadm-ha-cp-0-member", "kubeadm-ha-cp-1-member", "kubeadm-ha-cp-2-member"])
+            expect(run.waitsFor("kubeadm-ha-k8s", step)).toBe(true);
         for (const r of kubernetesResources(run)) expect(run.waitsFor(r.name, "kubeadm-ha-api-reachable")).toBe(true);
     });
 
@@ -53,7 +54,7 @@ describe.each([
 
     it("expose the metrics kubeadm binds to loopback, inside the security group", () => {
         if (!preview) {
-            const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cp-0-init").inputs.stdin as string).map((d) => d.toJS());
+            const [, cluster] = parseAllDocuments(run.named("kubeadm-ha-cluster-init").inputs.stdin as string).map((d) => d.toJS());
             expect(cluster.controllerManager).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
             expect(cluster.scheduler).toEqual({ extraArgs: [{ name: "bind-address", value: "0.0.0.0" }] });
             expect(cluster.etcd.local.extraArgs).toEqual([{ name: "listen-metrics-urls", value: "http://0.0.0.0:2381" }]);

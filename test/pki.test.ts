@@ -119,7 +119,7 @@ describe("the join discovery pin", () => {
         const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "der"], { input: openssl(["x509", "-pubkey", "-noout"], ca) });
         const digest = execFileSync("sha256sum", { input: der, encoding: "utf8" }).split(" ")[0];
         expect(caCertHash(ca)).toBe(`sha256:${digest}`);
-        expect(run.named("kubeadm-ha-cp-1-join").inputs.stdin).toContain(`sha256:${digest}`);
+        expect(run.named("kubeadm-ha-cp-1-member").inputs.stdin).toContain(`sha256:${digest}`);
     });
 });
 
