@@ -3,21 +3,13 @@
  * and update (computed values known).
  */
 import { parseAllDocuments } from "yaml";
-import { ProgramRun, runProgram, UNKNOWN } from "./harness";
+import { ProgramRun, runProgram, UNKNOWN, strings } from "./harness";
 import { validateDocument } from "./schemas/kubeadm-v1beta4";
 import { userDataOf } from "../tools/render";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const COMMAND = "command:remote:Command";
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
-
-/** Every string anywhere in a value. */
-function strings(value: unknown): string[] {
-    if (typeof value === "string") return [value];
-    if (Array.isArray(value)) return value.flatMap(strings);
-    if (value && typeof value === "object") return Object.values(value).flatMap(strings);
-    return [];
-}
 
 /** Every ingress rule as (security group, port range, source CIDR or "sg:<group>"). */
 function ingressRules(run: ProgramRun): { group: string; ports: string; from: string }[] {

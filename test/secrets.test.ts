@@ -6,18 +6,10 @@
  * key or a kubeconfig with a client key.
  */
 import { readStackConfig } from "../tools/render";
-import { ProgramRun, RecordedResource, runProgram } from "./harness";
+import { ProgramRun, RecordedResource, runProgram, strings } from "./harness";
 
 const COMMAND = "command:remote:Command";
 const PASSWORD = "random:index/randomPassword:RandomPassword";
-
-/** Every string anywhere in a value. */
-function strings(value: unknown): string[] {
-    if (typeof value === "string") return [value];
-    if (Array.isArray(value)) return value.flatMap(strings);
-    if (value && typeof value === "object") return Object.values(value).flatMap(strings);
-    return [];
-}
 
 /** A text, and what it decodes to if it is base64 (user data, kubeconfig fields). */
 function readable(text: string): string[] {

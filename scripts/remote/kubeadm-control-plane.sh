@@ -37,9 +37,7 @@ if is_member; then
     ADMIN_KUBECONFIG=$(mint_admin_kubeconfig 127.0.0.1)
     find_etcd_pod "$PLANNED_NODES"
     # A lost node's member goes before the gate, which needs every member healthy.
-    for name in $(remove_members "$PLANNED_NODES" down); do
-      kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
-    done
+    remove_unplanned "$PLANNED_NODES" down
   fi
   gate
   log "$NODE_NAME: member, API server ready"
@@ -74,11 +72,7 @@ ADMIN_KUBECONFIG=$(mint_admin_kubeconfig "$target")
 
 if [ "$STACKED" = true ]; then
   find_etcd_pod "$PLANNED_NODES"
-  # kubeadm join also waits for every listed etcd pod, so a removed member's Node (and with it its
-  # mirror pod) goes too.
-  for name in $(remove_members "$PLANNED_NODES" down); do
-    kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
-  done
+  remove_unplanned "$PLANNED_NODES" down
 fi
 
 token=$(awk '$1 == "token:" { print $2; exit }' "$join_config")
@@ -98,9 +92,7 @@ log "$NODE_NAME joined the control plane"
 if [ "$STACKED" = true ]; then
   find_etcd_pod "$PLANNED_NODES"
   # Keep as many members as planned: a rolling replacement removes one old member per new one.
-  for name in $(remove_members "$PLANNED_NODES" surplus); do
-    kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
-  done
+  remove_unplanned "$PLANNED_NODES" surplus
 fi
 gate
 log "$NODE_NAME: member, API server ready${planned_count:+, $planned_count control-plane nodes planned}"

@@ -92,6 +92,16 @@ remove_members() {
   done <<<"$decisions"
 }
 
+# Stacked etcd: removes members as remove_members does ($1: planned names, $2: mode) and the Node of
+# each. kubeadm join waits for the etcd pod of every control-plane Node, so a removed member's Node
+# (and with it its mirror pod) must go too.
+remove_unplanned() {
+  local name
+  for name in $(remove_members "$1" "$2"); do
+    kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
+  done
+}
+
 # Waits up to $1 seconds until every etcd member is started, healthy and voting, and, when $2 is set,
 # there are exactly $2 of them.
 wait_for_etcd_settled() {
