@@ -32,10 +32,14 @@ export type RemoteStep =
     | "etcd-health"
     | "api-reachable"
     | "etcd-backup-install"
-    | "etcd-restore";
+    | "etcd-restore"
+    | "cert-renewal-install";
 
 /** The steps that change or check etcd membership get its rules (scripts/remote/members.sh). */
 const USES_MEMBERSHIP_RULES: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane", "membership", "etcd-member", "etcd-health"]);
+
+/** The steps that read, renew or report the certificates kubeadm issues on a node (scripts/remote/certificates.sh). */
+const USES_CERTIFICATE_FUNCTIONS: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane"]);
 
 function read(relativePath: string): string {
     return readFileSync(join(SCRIPTS_DIR, relativePath), "utf8");
@@ -89,6 +93,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         assignments(params) +
         read("remote/common.sh") +
         (USES_MEMBERSHIP_RULES.has(step) ? read("remote/members.sh") : "") +
+        (USES_CERTIFICATE_FUNCTIONS.has(step) ? read("remote/certificates.sh") : "") +
         body(read(`remote/${step}.sh`))
     );
 }

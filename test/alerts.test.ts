@@ -53,6 +53,7 @@ describe("control-plane alert rules", () => {
                 "KubeClientCertificateExpiringSoon",
                 "KubeletClientCertificateExpiringSoon",
                 "EtcdBackupTooOld",
+                "KubeadmCertificateExpiresSoon",
             ]),
         );
     });
