@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "./core/config";
 import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
 import { lifecycleRecord } from "./core/lifecycle";
@@ -13,6 +14,7 @@ import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
 import { renderEtcdUserData, renderUserData } from "./core/scripts";
 import { ClusterAddons } from "./components/addons";
+import { BackupBucket } from "./components/backup-bucket";
 import { KubeadmBootstrap } from "./components/bootstrap";
 import { ControlPlane } from "./components/control-plane";
 import { EtcdCluster } from "./components/etcd-cluster";
@@ -31,7 +33,7 @@ import {
 } from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle } = await beforeAnyResource(async () => {
+    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region } = await beforeAnyResource(async () => {
         const { config } = loadStackConfig();
         // What the stack's last update applied: a live cluster cannot take every change (core/lifecycle.ts).
         const running = await readPreviousLifecycle();
@@ -43,8 +45,10 @@ export = async () => {
         const etcdImage =
             config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
         await checkInstanceTypeOfferings(config, plan);
-        const costEstimate = estimateCost(config, zones.region ?? aws.config.region, plan.zones.length);
-        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle };
+        const region = zones.region ?? aws.config.region;
+        if (!region) throw new ConfigError(["aws:region is not set; allowed: an AWS region such as us-east-1 (pulumi config set aws:region us-east-1)"]);
+        const costEstimate = estimateCost(config, region, plan.zones.length);
+        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region };
     });
     const name = config.clusterName;
     new ClusterLifecycle(name, { running, requested: lifecycle });
@@ -62,6 +66,19 @@ export = async () => {
         tags,
     });
     const pki = new ClusterPki(name);
+    // Off-node etcd snapshots, and the one identity that may write them: for the nodes that run etcd members.
+    const backups = new BackupBucket(name, {
+        clusterName: name,
+        region,
+        existingBucket: config.etcdBackupBucket,
+        encryption: config.etcdBackupKmsKey,
+        retentionDays: config.etcdBackupS3RetentionDays,
+        interval: config.etcdBackupInterval,
+        restoreFrom: config.etcdRestoreFrom,
+        tags,
+    });
+    const restoreFrom = config.etcdRestoreFrom && { source: config.etcdRestoreFrom, region };
+    const stacked = config.etcdTopology === "stacked";
     const ssh = new SshKey(name, { tags });
     const sshAccess = { user: config.sshUser, privateKey: ssh.privateKeyOpenssh };
     const launch = {
@@ -86,10 +103,13 @@ export = async () => {
                       instanceType: config.etcdInstanceType,
                       securityGroupIds: [network.etcdSecurityGroup.id],
                       userData: renderEtcdUserData(),
+                      instanceProfile: backups.instanceProfileName,
                   },
                   pki,
                   ssh: sshAccess,
                   backupRetention: config.etcdBackupRetention,
+                  offsite: backups.offsite,
+                  restoreFrom,
               })
             : undefined;
 
@@ -101,6 +121,8 @@ export = async () => {
             instanceType: config.instanceType,
             securityGroupIds: [network.controlPlaneSecurityGroup.id],
             userData: renderUserData(config.kubernetesVersion),
+            // With external etcd the control plane holds no etcd data, and no role.
+            ...(stacked ? { instanceProfile: backups.instanceProfileName } : {}),
         },
     });
 
@@ -132,6 +154,8 @@ export = async () => {
         pki,
         ssh: sshAccess,
         etcdBackupRetention: config.etcdBackupRetention,
+        offsite: backups.offsite,
+        restoreFrom,
         externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, healthGate: etcd.healthGate },
     });
 
@@ -169,6 +193,13 @@ export = async () => {
                 instanceId: instance.id,
             })) ?? [],
         etcdEndpoints: etcd?.endpoints ?? [],
+        etcdBackups: {
+            bucket: backups.bucketName,
+            prefix: backups.prefix,
+            interval: config.etcdBackupInterval.text,
+            kmsKeyArn: backups.kmsKeyArn ?? null,
+            instanceProfile: backups.instanceProfileName,
+        },
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,
         costEstimate,

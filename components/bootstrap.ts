@@ -4,8 +4,9 @@ import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
 import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
-import { STACKED_BACKUP_TARGET } from "../core/backup";
-import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
+import { etcdRestoreParams, OffsiteBackup, restoreClusterToken, restoreId, STACKED_BACKUP_TARGET } from "../core/backup";
+import { S3Object, s3Url } from "../core/backup-settings";
+import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile as file, prepareNode, remoteStep, SshAccess } from "./remote-step";
@@ -35,8 +36,12 @@ export interface KubeadmBootstrapArgs {
     pki: ClusterPki;
     ssh: SshAccess;
     externalEtcd?: ExternalEtcdAccess;
-    /** Hourly snapshots of each stacked etcd member kept on its node; 0 for none. */
+    /** Hourly snapshots of each stacked etcd member kept on its node; 0 for no backups at all. */
     etcdBackupRetention: number;
+    /** Stacked etcd: where the etcd leader uploads a snapshot every interval. */
+    offsite: pulumi.Output<OffsiteBackup>;
+    /** Stacked etcd: the snapshot a new cluster's etcd is restored from before kubeadm init (etcdRestoreFrom). */
+    restoreFrom?: { source: S3Object; region: string };
 }
 
 /**
@@ -86,22 +91,53 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         const peersOf = (index: number) => pulumi.all(nodes.filter((_, i) => i !== index).map((n) => n.instance.privateIp)).apply((ips) => ips.join(" "));
 
         const first = nodes[0];
+        const restore = args.externalEtcd ? undefined : args.restoreFrom;
+        // Restores node 0's etcd data before init, where no cluster answers (scripts/remote/etcd-restore.sh).
+        const restored =
+            restore &&
+            remoteStep(
+                `${first.plan.name}-etcd-restore`,
+                first.target,
+                {
+                    create: pulumi.all([first.identity, peersOf(0)]).apply(([id, API_SERVERS]) => {
+                        const member = { name: id.nodeName, ip: id.nodeIp };
+                        const params = etcdRestoreParams({
+                            ...restore,
+                            member,
+                            members: [member],
+                            clusterToken: restoreClusterToken(args.cluster.clusterName, restore.source),
+                            topology: "stacked",
+                        });
+                        return renderEtcdRestore({ ...params, API_SERVERS });
+                    }),
+                },
+                { parent: this, dependsOn: [first.placed, ...nodes.map((n) => n.prepared)] },
+            );
         // Every node prepared first: its peers then refuse 6443 at once instead of timing out, which the
         // init script needs to tell that no cluster exists anywhere.
+        // A restore asks for a new cluster from a snapshot: a step of its own name, so it runs once more
+        // (the step of the first init ignores every change); its script still refuses where a cluster answers.
         const clusterInit = remoteStep(
-            `${name}-cluster-init`,
+            restore ? `${name}-cluster-init-restore-${restoreId(restore.source)}` : `${name}-cluster-init`,
             first.target,
             {
-                create: pulumi
-                    .all([first.identity, args.endpointHost, peersOf(0)])
-                    .apply(([id, ENDPOINT_HOST, API_SERVERS]) =>
-                        renderRemoteCommand("cluster-init", { NODE_NAME: id.nodeName, NODE_IP: id.nodeIp, ENDPOINT_HOST, API_SERVERS }),
-                    ),
-                stdin: pulumi.secret(pulumi.all([settings, first.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t)))),
+                create: pulumi.all([first.identity, args.endpointHost, peersOf(0)]).apply(([id, ENDPOINT_HOST, API_SERVERS]) =>
+                    renderRemoteCommand("cluster-init", {
+                        NODE_NAME: id.nodeName,
+                        NODE_IP: id.nodeIp,
+                        ENDPOINT_HOST,
+                        API_SERVERS,
+                        RESTORE_FROM: restore ? s3Url(restore.source) : "",
+                    }),
+                ),
+                stdin: pulumi.secret(
+                    pulumi.all([settings, first.identity, token]).apply(([s, id, t]) => renderDocuments(initDocuments(s, id, t, restore !== undefined))),
+                ),
             },
             {
                 parent: this,
                 dependsOn: [
+                    ...(restored ? [restored] : []),
                     first.placed,
                     ...nodes.map((n) => n.prepared),
                     ...(args.externalEtcd ? [args.externalEtcd.healthGate] : []),
@@ -164,7 +200,11 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         // Turning backups off is an update of the same step, never a delete command.
         if (!args.externalEtcd) {
             nodes.forEach((node, index) => {
-                const install = args.etcdBackupRetention > 0 ? renderEtcdBackupInstall(STACKED_BACKUP_TARGET, args.etcdBackupRetention) : ETCD_BACKUP_REMOVE;
+                const install = args.offsite.apply((offsite) =>
+                    args.etcdBackupRetention > 0
+                        ? renderEtcdBackupInstall(STACKED_BACKUP_TARGET, args.etcdBackupRetention, { ...offsite, memberName: node.plan.name })
+                        : ETCD_BACKUP_REMOVE,
+                );
                 remoteStep(`${node.plan.name}-etcd-backup`, node.target, { create: install, update: install }, { parent: this, dependsOn: [members[index]] });
             });
         }

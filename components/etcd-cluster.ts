@@ -3,8 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { clientUrl, EtcdMember, etcdFlags, ETCD_NODE_PATHS, initialCluster, renderEtcdUnit } from "../core/etcd";
 import { APISERVER_ETCD_CLIENT_SPEC, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCertSpec, renderPkiBundle } from "../core/pki";
 import { NodePlan } from "../core/plan";
-import { externalBackupTarget } from "../core/backup";
-import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderRemoteCommand } from "../core/scripts";
+import { etcdRestoreParams, externalBackupTarget, OffsiteBackup, restoreClusterToken } from "../core/backup";
+import { S3Object } from "../core/backup-settings";
+import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
 import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile, prepareNode, remoteStep, SshAccess, StepTarget } from "./remote-step";
@@ -15,8 +16,12 @@ export interface EtcdClusterArgs {
     launch: NodeLaunchArgs;
     pki: ClusterPki;
     ssh: SshAccess;
-    /** Hourly snapshots kept on each member's node; 0 for none. */
+    /** Hourly snapshots kept on each member's node; 0 for no backups at all. */
     backupRetention: number;
+    /** Where the etcd leader uploads a snapshot every interval. */
+    offsite: pulumi.Output<OffsiteBackup>;
+    /** The snapshot every member of a new cluster is restored from before it first starts (etcdRestoreFrom). */
+    restoreFrom?: { source: S3Object; region: string };
 }
 
 /** Member certificates live under /etc/etcd, readable by the etcd user only. */
@@ -51,7 +56,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const healthcheck = pki.issue(`${name}-etcd-healthcheck-client`, "etcd", pulumi.output(ETCD_HEALTHCHECK_CLIENT_SPEC));
 
         const started: { target: StepTarget; step: command.remote.Command }[] = [];
-        this.members.forEach(({ plan, instance, address }, i) => {
+        const restoreSteps: command.remote.Command[] = [];
+        const members = this.members.map(({ plan, instance, address }, i) => {
             const { prepared, target } = prepareNode(`${plan.name}-prepared`, { instance, host: address, ssh: args.ssh }, { parent: this });
             const identity = identities[i];
             const server = pki.issue(
@@ -85,6 +91,41 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [prepared] },
             );
+            return { plan, target, identity, placed, prepared };
+        });
+        const restore = args.restoreFrom;
+        if (restore) {
+            members.forEach(({ plan, target, identity, placed }) => {
+                // Every member from the same snapshot, where no other member answers (scripts/remote/etcd-restore.sh);
+                // after every member is prepared, so the others refuse at once instead of timing out.
+                restoreSteps.push(
+                    remoteStep(
+                        `${plan.name}-etcd-restore`,
+                        target,
+                        {
+                            create: pulumi.all([identity, all]).apply(([me, everyone]) =>
+                                renderEtcdRestore({
+                                    ...ETCD_PKI,
+                                    ...etcdRestoreParams({
+                                        ...restore,
+                                        member: me,
+                                        members: everyone,
+                                        clusterToken: restoreClusterToken(args.clusterName, restore.source),
+                                        topology: "external",
+                                    }),
+                                    ETCD_PEERS: everyone
+                                        .filter((m) => m.name !== me.name)
+                                        .map((m) => m.ip)
+                                        .join(" "),
+                                }),
+                            ),
+                        },
+                        { parent: this, dependsOn: [placed, ...members.map((m) => m.prepared)] },
+                    ),
+                );
+            });
+        }
+        members.forEach(({ plan, target, identity, placed }, i) => {
             const params = pulumi.all([identity, all]).apply(([me, members]) => ({
                 ...ETCD_PKI,
                 MEMBER_NAME: me.name,
@@ -104,7 +145,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     `${plan.name}-start`,
                     target,
                     { create: start, update: start },
-                    { parent: this, dependsOn: [placed, ...(i > 0 ? [started[i - 1].step] : [])] },
+                    // After every restore: a started member answers, and the next restore would then not run.
+                    { parent: this, dependsOn: [placed, ...restoreSteps, ...(i > 0 ? [started[i - 1].step] : [])] },
                 ),
             });
         });
@@ -125,9 +167,13 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         // Turning backups off is an update of the same step, never a delete command.
         started.forEach(({ target }, i) => {
-            const install = identities[i].apply((m) =>
-                args.backupRetention > 0 ? renderEtcdBackupInstall(externalBackupTarget(m.ip), args.backupRetention) : ETCD_BACKUP_REMOVE,
-            );
+            const install = pulumi
+                .all([identities[i], args.offsite])
+                .apply(([m, offsite]) =>
+                    args.backupRetention > 0
+                        ? renderEtcdBackupInstall(externalBackupTarget(m.ip), args.backupRetention, { ...offsite, memberName: m.name })
+                        : ETCD_BACKUP_REMOVE,
+                );
             remoteStep(
                 `${this.members[i].plan.name}-etcd-backup`,
                 target,

@@ -154,15 +154,39 @@ export function uploadTimer(interval: BackupInterval): string {
     ].join("\n");
 }
 
-/** "Snapshot now": one snapshot from this member, uploaded; exits non-zero when the upload fails. */
-export const ETCD_SNAPSHOT_NOW_COMMAND = "sudo /usr/local/sbin/kubeadm-ha-etcd-backup now";
+/**
+ * "Snapshot now": one snapshot from this member, whoever leads, uploaded. A unit of its own, so a step
+ * before a risky change, the install's first upload and an operator all run it with the unit's
+ * settings and leave its output in the journal; `systemctl start` of a oneshot unit waits for it and
+ * fails when it fails.
+ */
+export const SNAPSHOT_NOW_SERVICE = [
+    "[Unit]",
+    "Description=kubeadm-ha etcd snapshot uploaded to S3 now (before a risky change)",
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "EnvironmentFile=/etc/kubeadm-ha/etcd-backup.env",
+    "ExecStart=/usr/local/sbin/kubeadm-ha-etcd-backup now",
+    "TimeoutStartSec=40min",
+    "",
+].join("\n");
+
+export const ETCD_SNAPSHOT_NOW_COMMAND = "systemctl start kubeadm-ha-etcd-snapshot-now.service";
 
 /**
  * The cluster token of a restored cluster: new (a restored cluster must not be mistaken for the one its
  * snapshot came from), the same on every member, and the same on every run of the program.
  */
 export function restoreClusterToken(clusterName: string, source: S3Object): string {
-    return `${clusterName}-restored-${createHash("sha256").update(s3Url(source)).digest("hex").slice(0, 12)}`;
+    return `${clusterName}-restored-${restoreId(source)}`;
+}
+
+/** A short, stable name for one restore: the same snapshot gives the same id on every run. */
+export function restoreId(source: S3Object): string {
+    return createHash("sha256").update(s3Url(source)).digest("hex").slice(0, 12);
 }
 
 export interface RestoreArgs {

@@ -211,8 +211,18 @@ export const KUBELET_CONFIGURATION: KubeletConfiguration = {
     cgroupDriver: "systemd",
 };
 
-/** The documents `kubeadm init --config` reads on the first control-plane node. */
-export function initDocuments(cluster: ClusterSettings, node: ControlPlaneNodeIdentity, token: string): KubeadmDocument[] {
+/**
+ * kubeadm's preflight check that /var/lib/etcd is empty (DirAvailableCheck names itself
+ * "DirAvailable-" + the path with '/' turned into '-'). A restore from a snapshot fills that directory
+ * just before init, on purpose.
+ */
+export const RESTORED_ETCD_PREFLIGHT = "DirAvailable--var-lib-etcd";
+
+/**
+ * The documents `kubeadm init --config` reads on the first control-plane node. With `restoredEtcd`,
+ * init runs against etcd data restored from a snapshot.
+ */
+export function initDocuments(cluster: ClusterSettings, node: ControlPlaneNodeIdentity, token: string, restoredEtcd = false): KubeadmDocument[] {
     const init: InitConfiguration = {
         apiVersion: KUBEADM_API_VERSION,
         kind: "InitConfiguration",
@@ -225,7 +235,7 @@ export function initDocuments(cluster: ClusterSettings, node: ControlPlaneNodeId
                 groups: ["system:bootstrappers:kubeadm:default-node-token"],
             },
         ],
-        nodeRegistration: nodeRegistration(node),
+        nodeRegistration: { ...nodeRegistration(node), ...(restoredEtcd ? { ignorePreflightErrors: [RESTORED_ETCD_PREFLIGHT] } : {}) },
         localAPIEndpoint: { advertiseAddress: node.nodeIp, bindPort: PORTS.apiServer },
     };
     return [init, clusterConfiguration(cluster), KUBELET_CONFIGURATION];

@@ -15,6 +15,7 @@ import {
     ETCD_SNAPSHOT_NOW_COMMAND,
     OffsiteMember,
     renderEnvironmentFile,
+    SNAPSHOT_NOW_SERVICE,
     UPLOAD_SERVICE,
     uploadTimer,
 } from "./backup";
@@ -116,6 +117,7 @@ export function renderEtcdBackupInstall(target: BackupTarget, retention: number,
         BACKUP_TIMER,
         UPLOAD_SERVICE: offsite ? UPLOAD_SERVICE : "",
         UPLOAD_TIMER: offsite ? uploadTimer(offsite.interval) : "",
+        SNAPSHOT_NOW_SERVICE: offsite ? SNAPSHOT_NOW_SERVICE : "",
     });
 }
 
@@ -127,7 +129,7 @@ export const ETCD_BACKUP_REMOVE =
  * "Snapshot now", for a step before a risky change: on a node with backups installed, one snapshot of
  * its member is uploaded to S3; the command fails (and so the step) when it cannot be.
  */
-export const ETCD_SNAPSHOT_NOW = `set -eu\n${ETCD_SNAPSHOT_NOW_COMMAND}\n`;
+export const ETCD_SNAPSHOT_NOW = `set -eu\nsudo ${ETCD_SNAPSHOT_NOW_COMMAND}\n`;
 
 /**
  * The remote step that restores one member's etcd data from a snapshot in S3 before etcd first

@@ -12,7 +12,16 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { monitoringChart } from "../core/addons";
-import { backupEnvironment, etcdRestoreParams, METRICS_DIR, OffsiteMember, restoreClusterToken, UPLOAD_SERVICE, uploadTimer } from "../core/backup";
+import {
+    backupEnvironment,
+    etcdRestoreParams,
+    METRICS_DIR,
+    OffsiteMember,
+    restoreClusterToken,
+    SNAPSHOT_NOW_SERVICE,
+    UPLOAD_SERVICE,
+    uploadTimer,
+} from "../core/backup";
 import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval, S3Object } from "../core/backup-settings";
 import { clientUrl, EtcdMember } from "../core/etcd";
@@ -117,7 +126,6 @@ function restore(m: EtcdMember, object: S3Object, dataDir: string) {
         ETCDUTL_BIN: etcdutl,
         KUBEADM_HA_TEST_IMDS: imds.url,
         KUBEADM_HA_TEST_S3: s3.url,
-        RESTORE_MARKER: join(dataDir, "..", "etcd-restored"),
         // Where the remote steps' shared helpers keep logs and temporary files.
         KUBEADM_HA_ROOT: join(dataDir, "..", "host"),
         LOG_DIR: join(dataDir, "..", "log"),
@@ -419,6 +427,7 @@ describe("rendered backup artefacts", () => {
         const paths = [
             writeTemp(dir, "kubeadm-ha-etcd-upload.service", UPLOAD_SERVICE),
             writeTemp(dir, "kubeadm-ha-etcd-upload.timer", uploadTimer(OFFSITE.interval)),
+            writeTemp(dir, "kubeadm-ha-etcd-snapshot-now.service", SNAPSHOT_NOW_SERVICE),
         ];
         const verify = spawnSync("systemd-analyze", ["verify", "--man=no", ...paths], { encoding: "utf8" });
         const findings = (verify.stdout + verify.stderr)

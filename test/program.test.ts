@@ -616,14 +616,65 @@ describe("etcd backups", () => {
             expect(run.waitsFor(backup.name, "kubeadm-ha-etcd-healthy")).toBe(true);
             expect(backup.inputs.create).toContain(`ETCD_ENDPOINT=https://10.0.${16 * i}.${110 + i}:2379`);
             expect(backup.inputs.create).toContain("RETENTION=24");
+            expect(backup.inputs.create).toContain(`MEMBER_NAME=kubeadm-ha-etcd-${i}`);
         }
         expect(run.resources.filter((r) => /-cp-\d-etcd-backup$/.test(r.name))).toEqual([]);
+    });
+
+    it("upload from the nodes that run etcd members, and only those hold the instance profile", async () => {
+        for (const topology of ["stacked", "external"]) {
+            const run = await runProgram({ etcdTopology: topology, etcdBackupInterval: "30m" });
+            const bucket = run.ofType("aws:s3/bucket:Bucket");
+            expect(bucket).toHaveLength(1);
+            const profile = run.ofType("aws:iam/instanceProfile:InstanceProfile")[0];
+            const etcdTier = topology === "stacked" ? /-cp-\d$/ : /-etcd-\d$/;
+            for (const instance of run.ofType("aws:ec2/instance:Instance")) {
+                expect([instance.name, instance.inputs.iamInstanceProfile]).toEqual([
+                    instance.name,
+                    etcdTier.test(instance.name) ? profile.state.name : undefined,
+                ]);
+            }
+            for (const step of run.ofType(COMMAND).filter((r) => r.name.endsWith("-etcd-backup"))) {
+                expect(step.inputs.create).toContain(`S3_BUCKET=${bucket[0].id}`);
+                expect(step.inputs.create).toContain("S3_PREFIX=kubeadm-ha/etcd");
+                expect(step.inputs.create).toContain("OnCalendar=*-*-* *:00/30:00");
+                expect(step.inputs.create).toContain("systemctl start kubeadm-ha-etcd-snapshot-now.service");
+            }
+        }
+    });
+
+    it("restore a new cluster from etcdRestoreFrom before kubeadm init, in a step of its own name", async () => {
+        const source = "s3://old-backups/kubeadm-ha/etcd/20261120T101500Z-kubeadm-ha-cp-1.db";
+        const plain = await runProgram({});
+        const run = await runProgram({ etcdRestoreFrom: source });
+        const restore = run.named("kubeadm-ha-cp-0-etcd-restore");
+        expect(restore.inputs.create).toContain("RESTORE_BUCKET='old-backups'");
+        // Node 0 restores alone under its node name; the others join it.
+        expect(restore.inputs.create).toMatch(/INITIAL_CLUSTER='ip-10-0-0-\d+\.ec2\.internal=https:\/\/10\.0\.0\.\d+:2380'\n/);
+        expect(restore.inputs.create).toMatch(/API_SERVERS='10\.0\.16\.\d+ 10\.0\.32\.\d+'\n/);
+        const init = run.ofType(COMMAND).find((c) => /^kubeadm-ha-cluster-init-restore-[0-9a-f]{12}$/.test(c.name))!;
+        expect(run.waitsFor(init.name, restore.name)).toBe(true);
+        expect(init.inputs.create).toContain(`RESTORE_FROM='${source}'`);
+        expect(init.inputs.stdin).toContain("DirAvailable--var-lib-etcd");
+        expect(plain.named("kubeadm-ha-cluster-init").inputs.stdin).not.toContain("ignorePreflightErrors");
+        // The nodes may read that one object while the key is set.
+        expect(run.ofType("aws:iam/rolePolicy:RolePolicy")[0].inputs.policy).toContain(
+            "arn:aws:s3:::old-backups/kubeadm-ha/etcd/20261120T101500Z-kubeadm-ha-cp-1.db",
+        );
+
+        const external = await runProgram({ etcdTopology: "external", etcdRestoreFrom: source });
+        for (const i of [0, 1, 2]) {
+            const step = external.named(`kubeadm-ha-etcd-${i}-etcd-restore`);
+            expect(step.inputs.create).toMatch(/ETCD_PEERS='10\.0\.\d+\.\d+ 10\.0\.\d+\.\d+'\n/);
+            // No member starts before every member has restored: a started one answers, and stops the next restore.
+            for (const j of [0, 1, 2]) expect(external.waitsFor(`kubeadm-ha-etcd-${j}-start`, step.name)).toBe(true);
+        }
     });
 
     it("are turned off with a retention of 0 by an update of the same steps, never by a delete command", async () => {
         for (const topology of ["stacked", "external"]) {
             const run = await runProgram({ etcdBackupRetention: "0", etcdTopology: topology });
-            const steps = run.resources.filter((r) => r.name.endsWith("-etcd-backup"));
+            const steps = run.ofType(COMMAND).filter((r) => r.name.endsWith("-etcd-backup"));
             expect(steps).toHaveLength(3);
             for (const step of steps) expect(step.inputs.create).toContain("systemctl disable --now kubeadm-ha-etcd-backup.timer");
         }

@@ -109,7 +109,6 @@ async function main(): Promise<void> {
                     writeFileSync(script, renderStepScript("etcd-restore", params));
                     return run("bash", [script], {
                         ...testEndpoints,
-                        RESTORE_MARKER: join(dataDir, "..", "etcd-restored"),
                         KUBEADM_HA_ROOT: join(dataDir, "..", "host"),
                         LOG_DIR: join(dataDir, "..", "log"),
                     });

@@ -5,14 +5,17 @@
 # - kubeadm init was interrupted here (the in-progress marker): reset and init again;
 # - kubeadm left state here without the marker: refuse (it is, or was, a member);
 # - any other planned node answers on 6443, or cannot be told not to (a timeout is not "no"): refuse.
+# With etcd restored from a snapshot just before (the etcd-restore step), init runs against that data:
+# the documents then let kubeadm's preflight accept the non-empty /var/lib/etcd.
 # While kubeadm runs, the endpoint's name resolves to this node through /etc/hosts, so nothing waits
 # for the load balancer to mark its first target healthy. Afterwards the pin is removed and the
 # kube-proxy pod that may have started under it (the kubelet copies the node's /etc/hosts into
 # host-network pods when they start) is restarted, so no pod keeps the pinned address.
 # Parameters: NODE_NAME, NODE_IP, ENDPOINT_HOST, API_SERVERS (the other planned control-plane
-# nodes' addresses). Stdin: the kubeadm init documents (they hold the bootstrap token).
+# nodes' addresses), RESTORE_FROM (the snapshot restored before, or empty). Stdin: the kubeadm init documents (they hold the bootstrap token).
 : "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}"
 API_SERVERS=${API_SERVERS:-}
+RESTORE_FROM=${RESTORE_FROM:-}
 init_config=$(stdin_to_private_file)
 trap 'rm -f "$init_config"; unpin_endpoint' EXIT
 
@@ -24,30 +27,14 @@ fi
 reset_unfinished_node "$NODE_NAME"
 restore_pki
 
-# 0: nothing listens on $1:6443 (the connection is refused); 1: an API server, or something, answers;
-# 2: no answer in time, which says nothing.
-probe_api_port() {
-  local status=0
-  curl --silent --insecure --connect-timeout 5 --max-time 10 --output /dev/null "https://$1:6443/healthz" || status=$?
-  case $status in
-    7) return 0 ;;
-    28) return 2 ;;
-    *) return 1 ;;
-  esac
-}
-for ip in $API_SERVERS; do
-  deadline=$((SECONDS + 300))
-  while true; do
-    result=0
-    probe_api_port "$ip" || result=$?
-    case $result in
-      0) break ;;
-      1) fail "a server answers on $ip:6443 (another control-plane node): a cluster may already exist, so kubeadm init is refused. Bring that node back, or rebuild the stack from a backup" ;;
-    esac
-    [ "$SECONDS" -lt "$deadline" ] || fail "$ip:6443 neither answered nor refused for 5 minutes; kubeadm init is refused rather than run on a guess"
-    sleep 5
-  done
-done
+if answering=$(a_cluster_answers "$API_SERVERS"); then
+  fail "a server answers on $answering:6443 (another control-plane node): a cluster may already exist, so kubeadm init is refused. Bring that node back, or rebuild the stack from a backup"
+fi
+if [ -n "$RESTORE_FROM" ]; then
+  [ -e "$ETCD_RESTORED_MARKER" ] ||
+    fail "etcd was to be restored from $RESTORE_FROM, but this node holds no restored data (an interrupted init resets it); kubeadm init would start an empty cluster. Restore again: pulumi up --replace the etcd-restore step of $NODE_NAME"
+  log "etcd data restored from $(cut -d' ' -f1 "$ETCD_RESTORED_MARKER"); kubeadm init runs against it"
+fi
 
 pin_endpoint "$ENDPOINT_HOST" "$NODE_IP"
 log "no cluster exists: running kubeadm init on $NODE_NAME ($NODE_IP)"

@@ -102,9 +102,51 @@ is_member() {
   [ ! -e "$KUBEADM_MARKER" ] && [ -f "$KUBERNETES_DIR/kubelet.conf" ] && [ -f "$KUBERNETES_DIR/manifests/kube-apiserver.yaml" ]
 }
 
+# Written by a restore from a snapshot (the backup program's restore mode): the etcd data here is
+# the snapshot's, put there for kubeadm init, not left by a member.
+ETCD_RESTORED_MARKER=$STATE_DIR/etcd-restored
+
 # Whether kubeadm left anything on this node: a member, or a half-made one.
 has_kubeadm_state() {
-  [ -e "$KUBERNETES_DIR/kubelet.conf" ] || [ -e "$KUBERNETES_DIR/manifests/kube-apiserver.yaml" ] || [ -d "$ROOT/var/lib/etcd/member" ]
+  [ -e "$KUBERNETES_DIR/kubelet.conf" ] || [ -e "$KUBERNETES_DIR/manifests/kube-apiserver.yaml" ] ||
+    { [ -d "$ROOT/var/lib/etcd/member" ] && [ ! -e "$ETCD_RESTORED_MARKER" ]; }
+}
+
+# 0: nothing listens on $1:$2 (the connection is refused); 1: a server, or something, answers (a TLS
+# handshake that fails still answers); 2: no answer in time, which says nothing.
+probe_port() {
+  local status=0
+  curl --silent --insecure --connect-timeout 5 --max-time 10 --output /dev/null "https://$1:$2/" || status=$?
+  case $status in
+    7) return 0 ;;
+    28) return 2 ;;
+    *) return 1 ;;
+  esac
+}
+
+# Whether a cluster may exist: true (and prints the address) when any of the addresses $1 answers on
+# port $2 (default 6443, the API servers; 2379 for etcd members); false when every one refuses the
+# connection. An address that neither answers nor refuses for 5 minutes fails the step: a timeout is
+# not "no".
+a_cluster_answers() {
+  local ip deadline result port=${2:-6443}
+  for ip in $1; do
+    deadline=$((SECONDS + 300))
+    while true; do
+      result=0
+      probe_port "$ip" "$port" || result=$?
+      case $result in
+        0) break ;;
+        1)
+          printf '%s' "$ip"
+          return 0
+          ;;
+      esac
+      [ "$SECONDS" -lt "$deadline" ] || fail "$ip:$port neither answered nor refused for 5 minutes; refusing to decide on a guess whether a cluster exists"
+      sleep 5
+    done
+  done
+  return 1
 }
 
 # Runs kubeadm init or join ($2...) under the in-progress marker, logged as $1.
@@ -126,6 +168,8 @@ reset_unfinished_node() {
     log "an earlier kubeadm run on $1 did not finish (marker from $(cat "$KUBEADM_MARKER")); resetting it"
     run_logged reset kubeadm reset -f
     clear_kubeadm_marker
+    # The reset emptied /var/lib/etcd: restored data, if any, is gone with it.
+    rm -f "$ETCD_RESTORED_MARKER"
   elif has_kubeadm_state; then
     fail "$1 holds kubeadm state but no sign of an unfinished run, so it is or was a member; not resetting it. If it is broken, replace the node: pulumi up --replace <its instance URN>"
   fi

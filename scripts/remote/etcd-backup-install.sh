@@ -2,23 +2,26 @@
 # upload timer on which the etcd leader uploads every interval. Takes the first snapshot now, and
 # uploads one from this member, so a broken backup (no role, no bucket, a bad key) fails the
 # deployment instead of the day it is needed.
-# Parameters: BACKUP_PROGRAM, BACKUP_ENV, BACKUP_SERVICE, BACKUP_TIMER (file contents); UPLOAD_SERVICE
-# and UPLOAD_TIMER (empty: no uploads).
+# Parameters: BACKUP_PROGRAM, BACKUP_ENV, BACKUP_SERVICE, BACKUP_TIMER (file contents); UPLOAD_SERVICE,
+# UPLOAD_TIMER and SNAPSHOT_NOW_SERVICE (empty: no uploads).
 : "${BACKUP_PROGRAM:?}" "${BACKUP_ENV:?}" "${BACKUP_SERVICE:?}" "${BACKUP_TIMER:?}"
 UPLOAD_SERVICE=${UPLOAD_SERVICE:-}
 UPLOAD_TIMER=${UPLOAD_TIMER:-}
-install -d -m 0755 /etc/kubeadm-ha
-printf '%s\n' "$BACKUP_PROGRAM" >/usr/local/sbin/kubeadm-ha-etcd-backup
-chmod 0755 /usr/local/sbin/kubeadm-ha-etcd-backup
-printf '%s\n' "$BACKUP_ENV" >/etc/kubeadm-ha/etcd-backup.env
-printf '%s\n' "$BACKUP_SERVICE" >/etc/systemd/system/kubeadm-ha-etcd-backup.service
-printf '%s\n' "$BACKUP_TIMER" >/etc/systemd/system/kubeadm-ha-etcd-backup.timer
-chmod 0644 /etc/systemd/system/kubeadm-ha-etcd-backup.service /etc/systemd/system/kubeadm-ha-etcd-backup.timer
+SNAPSHOT_NOW_SERVICE=${SNAPSHOT_NOW_SERVICE:-}
+UNIT_DIR=$ROOT/etc/systemd/system
+install -d -m 0755 "$ROOT/etc/kubeadm-ha" "$ROOT/usr/local/sbin" "$UNIT_DIR"
+printf '%s\n' "$BACKUP_PROGRAM" >"$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
+chmod 0755 "$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
+printf '%s\n' "$BACKUP_ENV" >"$ROOT/etc/kubeadm-ha/etcd-backup.env"
+printf '%s\n' "$BACKUP_SERVICE" >"$UNIT_DIR/kubeadm-ha-etcd-backup.service"
+printf '%s\n' "$BACKUP_TIMER" >"$UNIT_DIR/kubeadm-ha-etcd-backup.timer"
+chmod 0644 "$UNIT_DIR/kubeadm-ha-etcd-backup.service" "$UNIT_DIR/kubeadm-ha-etcd-backup.timer"
 if [ -n "$UPLOAD_SERVICE" ]; then
-  printf '%s\n' "$UPLOAD_SERVICE" >/etc/systemd/system/kubeadm-ha-etcd-upload.service
-  printf '%s\n' "$UPLOAD_TIMER" >/etc/systemd/system/kubeadm-ha-etcd-upload.timer
-  chmod 0644 /etc/systemd/system/kubeadm-ha-etcd-upload.service /etc/systemd/system/kubeadm-ha-etcd-upload.timer
-elif [ -f /etc/systemd/system/kubeadm-ha-etcd-upload.timer ]; then
+  printf '%s\n' "$UPLOAD_SERVICE" >"$UNIT_DIR/kubeadm-ha-etcd-upload.service"
+  printf '%s\n' "$UPLOAD_TIMER" >"$UNIT_DIR/kubeadm-ha-etcd-upload.timer"
+  printf '%s\n' "$SNAPSHOT_NOW_SERVICE" >"$UNIT_DIR/kubeadm-ha-etcd-snapshot-now.service"
+  chmod 0644 "$UNIT_DIR/kubeadm-ha-etcd-upload.service" "$UNIT_DIR/kubeadm-ha-etcd-upload.timer" "$UNIT_DIR/kubeadm-ha-etcd-snapshot-now.service"
+elif [ -f "$UNIT_DIR/kubeadm-ha-etcd-upload.timer" ]; then
   systemctl disable --now kubeadm-ha-etcd-upload.timer >/dev/null 2>&1 || true
 fi
 systemctl daemon-reload
@@ -30,9 +33,10 @@ fi
 log "etcd backups: $(journalctl -u kubeadm-ha-etcd-backup.service -n 1 -o cat --no-pager 2>/dev/null || echo installed)"
 if [ -n "$UPLOAD_SERVICE" ]; then
   systemctl enable --now kubeadm-ha-etcd-upload.timer >/dev/null 2>&1
-  if ! uploaded=$(/usr/local/sbin/kubeadm-ha-etcd-backup now 2>&1); then
-    printf '%s\n' "$uploaded" >&2
+  # Through its unit, as every "snapshot now" runs: the unit's settings, and its journal to read.
+  if ! systemctl start kubeadm-ha-etcd-snapshot-now.service; then
+    journalctl -u kubeadm-ha-etcd-snapshot-now.service -n 20 --no-pager >&2 || true
     fail "the first etcd snapshot upload failed"
   fi
-  log "etcd uploads: $uploaded"
+  log "etcd uploads: $(journalctl -u kubeadm-ha-etcd-snapshot-now.service -n 1 -o cat --no-pager 2>/dev/null || echo enabled)"
 fi

@@ -1,15 +1,27 @@
 # Before etcd first starts on this node: restore its data directory from a snapshot in S3, verified
 # against the SHA-256 stored with it, as a member of a new cluster (new member names, peer URLs and
 # cluster token). Does nothing when the data directory already holds a member, so a re-run never
-# overwrites live data. The work is the backup program's `restore` mode: one S3 client on the nodes.
+# overwrites live data, and nothing when a cluster exists to join: (stacked etcd) another planned
+# control-plane node answers on 6443, or (external) another member answers on 2379. The work is the backup program's `restore` mode: one
+# S3 client on the nodes.
 # Parameters: BACKUP_PROGRAM (the program's text), RESTORE_BUCKET, RESTORE_KEY, RESTORE_REGION,
 # MEMBER_NAME, MEMBER_PEER_URL, INITIAL_CLUSTER, CLUSTER_TOKEN, DATA_DIR, DATA_OWNER, CLUSTER_ENV_FILE,
-# ETCD_VERSION, ETCD_SHA256_AMD64, ETCD_SHA256_ARM64.
+# ETCD_VERSION, ETCD_SHA256_AMD64, ETCD_SHA256_ARM64; API_SERVERS (stacked: the other planned
+# control-plane nodes' addresses) or ETCD_PEERS (external: the other members' addresses).
 : "${BACKUP_PROGRAM:?}" "${RESTORE_BUCKET:?}" "${RESTORE_KEY:?}" "${RESTORE_REGION:?}" "${MEMBER_NAME:?}" "${MEMBER_PEER_URL:?}"
 : "${INITIAL_CLUSTER:?}" "${CLUSTER_TOKEN:?}" "${DATA_DIR:?}"
 export RESTORE_BUCKET RESTORE_KEY RESTORE_REGION MEMBER_NAME MEMBER_PEER_URL INITIAL_CLUSTER CLUSTER_TOKEN DATA_DIR
 export DATA_OWNER="${DATA_OWNER:-}" CLUSTER_ENV_FILE="${CLUSTER_ENV_FILE:-}"
 export ETCD_VERSION="${ETCD_VERSION:-}" ETCD_SHA256_AMD64="${ETCD_SHA256_AMD64:-}" ETCD_SHA256_ARM64="${ETCD_SHA256_ARM64:-}"
+export RESTORE_MARKER=$ETCD_RESTORED_MARKER
+if [ -n "${API_SERVERS:-}" ] && answering=$(a_cluster_answers "$API_SERVERS" 6443); then
+  log "a cluster answers at $answering:6443; $MEMBER_NAME joins it, nothing is restored"
+  exit 0
+fi
+if [ -n "${ETCD_PEERS:-}" ] && answering=$(a_cluster_answers "$ETCD_PEERS" 2379); then
+  log "an etcd member answers at $answering:2379; $MEMBER_NAME joins its cluster, nothing is restored"
+  exit 0
+fi
 restore_program=$(mktemp)
 trap 'rm -f "$restore_program"' EXIT
 printf '%s\n' "$BACKUP_PROGRAM" >"$restore_program"

@@ -203,6 +203,12 @@ async function computeOutputs(
                 stdout: /remote step: wait-for-prepare\n/.test(inputs.create ?? "") ? sshHostKey(`${inputs.connection?.host} ${inputs.triggers}`) : "",
                 stderr: "",
             };
+        case "aws:kms/key:Key":
+            return { arn: `arn:aws:kms:us-east-1:123456789012:key/${name}`, keyId: `${name}-key-id` };
+        case "aws:iam/instanceProfile:InstanceProfile":
+        case "aws:iam/role:Role":
+            // Named by the provider (a prefix and a suffix) when the program names none.
+            return { arn: `arn:aws:iam::123456789012:${name}`, name: inputs.name ?? `${name}-0123abcd` };
         default:
             return { arn: `arn:aws:mock:::${name}` };
     }
