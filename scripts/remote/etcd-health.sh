@@ -2,8 +2,10 @@
 # answers healthy over TLS, for at most ten minutes.
 # Parameters: MEMBER_IP (this member), EXPECTED_MEMBERS.
 : "${MEMBER_IP:?}" "${EXPECTED_MEMBERS:?}"
+# Under ROOT like every path of the remote steps (empty on a node).
+ETCD_CLIENT_BIN=$ROOT/usr/local/bin/etcdctl
 etcdctl_local() {
-  ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints="https://$MEMBER_IP:2379" --dial-timeout=5s --command-timeout=10s \
+  ETCDCTL_API=3 "$ETCD_CLIENT_BIN" --endpoints="https://$MEMBER_IP:2379" --dial-timeout=5s --command-timeout=10s \
     --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/healthcheck-client.crt" --key "$PKI_DIR/healthcheck-client.key" "$@"
 }
 deadline=$((SECONDS + 600))

@@ -8,21 +8,31 @@
 : "${MEMBER_NAME:?}" "${MEMBER_IP:?}" "${INITIAL_CLUSTER:?}" "${ETCD_UNIT:?}"
 PEER_IPS=${PEER_IPS:-}
 peer_url="https://$MEMBER_IP:2380"
+# The node's paths, under ROOT like every path of the remote steps (empty on a node).
+ETCD_CLIENT_BIN=$ROOT/usr/local/bin/etcdctl
+UNIT_FILE=$ROOT/etc/systemd/system/etcd.service
+CLUSTER_ENV=$ROOT/etc/etcd/cluster.env
+DATA_DIR=$ROOT/var/lib/etcd
 
 etcdctl_at() {
   local endpoint=$1
   shift
-  ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints="https://$endpoint:2379" --dial-timeout=5s --command-timeout=10s \
+  ETCDCTL_API=3 "$ETCD_CLIENT_BIN" --endpoints="https://$endpoint:2379" --dial-timeout=5s --command-timeout=10s \
     --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/healthcheck-client.crt" --key "$PKI_DIR/healthcheck-client.key" "$@"
 }
 
+# Byte for byte: a comparison through $(cat) drops the unit's trailing newlines, finds it changed on
+# every run, and restarts a healthy member whenever the step runs again.
 changed=false
-if [ ! -f /etc/systemd/system/etcd.service ] || [ "$(cat /etc/systemd/system/etcd.service)" != "$ETCD_UNIT" ]; then
-  printf '%s\n' "$ETCD_UNIT" >/etc/systemd/system/etcd.service
+printf '%s\n' "$ETCD_UNIT" >"$UNIT_FILE.new"
+if ! cmp -s "$UNIT_FILE.new" "$UNIT_FILE"; then
+  mv "$UNIT_FILE.new" "$UNIT_FILE"
   changed=true
+else
+  rm -f "$UNIT_FILE.new"
 fi
 
-if [ ! -d /var/lib/etcd/member ]; then
+if [ ! -d "$DATA_DIR/member" ]; then
   state=new
   cluster=$INITIAL_CLUSTER
   for ip in $PEER_IPS; do
@@ -42,12 +52,12 @@ if [ ! -d /var/lib/etcd/member ]; then
       break
     fi
   done
-  printf 'ETCD_INITIAL_CLUSTER=%s\nETCD_INITIAL_CLUSTER_STATE=%s\n' "$cluster" "$state" >/etc/etcd/cluster.env.new
-  if ! cmp -s /etc/etcd/cluster.env.new /etc/etcd/cluster.env; then
-    mv /etc/etcd/cluster.env.new /etc/etcd/cluster.env
+  printf 'ETCD_INITIAL_CLUSTER=%s\nETCD_INITIAL_CLUSTER_STATE=%s\n' "$cluster" "$state" >"$CLUSTER_ENV.new"
+  if ! cmp -s "$CLUSTER_ENV.new" "$CLUSTER_ENV"; then
+    mv "$CLUSTER_ENV.new" "$CLUSTER_ENV"
     changed=true
   else
-    rm -f /etc/etcd/cluster.env.new
+    rm -f "$CLUSTER_ENV.new"
   fi
   log "bootstrapping $MEMBER_NAME as a $state member"
 fi

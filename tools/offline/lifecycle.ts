@@ -8,14 +8,15 @@
  * (`ignoreChanges`) keep their old values; deletes last, in reverse order (and a command's delete
  * runs its old `delete` command, if it has one, on its old host). Commands run one at a time in an
  * order their dependencies allow, as the real command lines the program renders, under bash, on
- * hosts that are directories (KUBEADM_HA_ROOT) with stand-ins for kubeadm, kubectl, etcdctl and curl
- * sharing one model of the cluster (hosts/model.cjs). A host that is gone is never reached: the
- * step's dial limit is what it costs.
+ * hosts that are directories (KUBEADM_HA_ROOT) with stand-ins for kubeadm, kubectl, etcdctl, curl and
+ * systemctl sharing one model of the cluster (hosts/model.cjs). Control-plane nodes and external etcd
+ * members are both hosts; an etcd host has the etcdctl its preparation installs. A host that is gone
+ * is never reached: the step's dial limit is what it costs.
  *
  * The tests of later runs (lifecycle, upgrades, backups) share this engine.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProgramRun, RecordedResource, RunOptions } from "./engine";
 import { COMMAND_TYPE } from "./graph";
@@ -31,24 +32,74 @@ export interface SimHost {
     /** The node name (private DNS) and private address. */
     name: string;
     ip: string;
+    /** The instance's tier (its kubeadm-ha/role tag). */
+    role: "control-plane" | "etcd";
     alive: boolean;
+    /** kubeadm set up a control plane here (whether its API server is ready depends on etcd too). */
     api: boolean;
+    /** A stacked etcd member runs here. */
     member: boolean;
+    /** An external member's etcd process: running, as which member, or why it stopped. */
+    etcd?: { active: boolean; memberId?: string; error?: string };
     root: string;
+}
+
+/** A member of the external etcd cluster: name and client URL are empty until it first starts. */
+export interface ExternalMember {
+    id: string;
+    name: string;
+    peerUrl: string;
+    clientUrl: string;
+    learner: boolean;
+    /** The host that runs it, once started. */
+    host?: string;
 }
 
 export interface ClusterEvent {
     step: string;
     host: string;
-    what: "init" | "second-init" | "join" | "reset" | "member-remove" | "delete-node" | "move-leader" | "restart-kube-proxy";
+    what:
+        | "init"
+        | "second-init"
+        | "join"
+        | "reset"
+        | "member-remove"
+        | "delete-node"
+        | "move-leader"
+        | "restart-kube-proxy"
+        | "apiserver-manifest"
+        // External etcd: a cluster formed from an initial cluster, members added, removed, promoted,
+        // each start of an etcd unit (with its error), a quorum gained, and one lost by a change.
+        | "etcd-form"
+        | "etcd-add"
+        | "etcd-remove"
+        | "etcd-promote"
+        | "etcd-start"
+        | "etcd-quorum"
+        | "etcd-quorum-lost";
     wasMember?: boolean;
     member?: string;
     node?: string;
+    error?: string;
+    /** "external" on the events of the external etcd cluster. */
+    etcd?: string;
 }
 
-interface World {
+export interface World {
     hosts: Record<string, SimHost>;
-    cluster: { inits: number; members: { id: string; name: string; learner: boolean }[]; nodes: string[]; tokens: string[]; nextId: number; leader?: string };
+    cluster: {
+        inits: number;
+        /** Stacked etcd members. */
+        members: { id: string; name: string; learner: boolean }[];
+        nodes: string[];
+        tokens: string[];
+        nextId: number;
+        leader?: string;
+        /** The ClusterConfiguration kubeadm init stored in the cluster, which every join reads. */
+        configuration?: { etcd?: { external?: { endpoints: string[] } } };
+    };
+    /** The external etcd cluster (empty with stacked etcd). */
+    etcd: { formed: number; members: ExternalMember[]; leader?: string; nextId: number };
     events: ClusterEvent[];
 }
 
@@ -94,7 +145,7 @@ export class LifecycleSimulation {
     ) {
         mkdirSync(dir, { recursive: true });
         this.worldFile = join(dir, "world.json");
-        this.save({ hosts: {}, cluster: { inits: 0, members: [], nodes: [], tokens: [], nextId: 0 }, events: [] });
+        this.save({ hosts: {}, cluster: { inits: 0, members: [], nodes: [], tokens: [], nextId: 0 }, etcd: { formed: 0, members: [], nextId: 0 }, events: [] });
     }
 
     world(): World {
@@ -129,15 +180,42 @@ export class LifecycleSimulation {
         return eip.inputs.instance;
     }
 
-    /** Boots new instances: a prepared machine with an empty tree. */
+    /**
+     * The etcd servers each control-plane node's API server is configured with (its static pod
+     * manifest's --etcd-servers), by instance name; only live hosts.
+     */
+    apiServerEtcdServers(): Record<string, string[]> {
+        const servers: Record<string, string[]> = {};
+        for (const host of Object.values(this.world().hosts)) {
+            const manifest = join(host.root, "etc/kubernetes/manifests/kube-apiserver.yaml");
+            if (!host.alive || host.role !== "control-plane" || !existsSync(manifest)) continue;
+            servers[host.instance] = /--etcd-servers=(\S+)/.exec(readFileSync(manifest, "utf8"))?.[1].split(",") ?? [];
+        }
+        return servers;
+    }
+
+    /** Whether the API server of the live host of `instance` answers /readyz (asked of the model, as a step would). */
+    apiReady(instance: string): boolean {
+        const host = Object.values(this.world().hosts).find((h) => h.instance === instance && h.alive);
+        if (!host) return false;
+        return this.execute("probe", "create", host.id, { connection: {} }, "curl --silent --fail https://127.0.0.1:6443/readyz").status === 0;
+    }
+
+    /** Boots new instances: a prepared machine with an empty tree, and for an etcd member its etcd release. */
     private boot(run: ProgramRun): void {
         const world = this.world();
         for (const instance of run.ofType(INSTANCE_TYPE)) {
             const id = run.ofType(EIP_TYPE).find((e) => e.name === `${instance.name}-address`)?.inputs.instance as string;
             if (world.hosts[id]) continue;
+            const role = instance.inputs.tags?.["kubeadm-ha/role"] === "etcd" ? "etcd" : "control-plane";
             const root = join(this.dir, "hosts", id);
             mkdirSync(join(root, "var/lib/kubeadm-ha"), { recursive: true });
             mkdirSync(join(root, "etc"), { recursive: true });
+            if (role === "etcd") {
+                // What prepare-etcd-node.sh leaves: the etcd binaries, the data and configuration directories.
+                for (const dir of ["usr/local/bin", "var/lib/etcd", "etc/etcd", "etc/systemd/system"]) mkdirSync(join(root, dir), { recursive: true });
+                symlinkSync(join(HOSTS_DIR, "model.cjs"), join(root, "usr/local/bin/etcdctl"));
+            }
             writeFileSync(join(root, "var/lib/kubeadm-ha/prepared"), "prepared by the simulation\n");
             writeFileSync(join(root, "etc/hosts"), "127.0.0.1 localhost\n");
             mkdirSync(join(root, "etc/ssh"), { recursive: true });
@@ -148,6 +226,7 @@ export class LifecycleSimulation {
                 instance: instance.name,
                 name: instance.state.privateDns,
                 ip: instance.state.privateIp,
+                role,
                 alive: true,
                 api: false,
                 member: false,
@@ -243,9 +322,25 @@ function commandsByDependency(run: ProgramRun): RecordedResource[] {
     return [...commands].sort((a, b) => depthOf(a) - depthOf(b) || a.name.localeCompare(b.name));
 }
 
-/** Steps that joined or removed etcd members without one waiting for the other. */
+/**
+ * Steps that changed the members of one etcd cluster without one waiting for the other: the stacked
+ * cluster (init, joins, resets, removals) and the external one (adds and removals).
+ */
 function overlappingMembershipChanges(run: ProgramRun, events: ClusterEvent[]): [string, string][] {
-    const changing = [...new Set(events.filter((e) => ["init", "join", "member-remove", "reset"].includes(e.what)).map((e) => e.step))];
+    return [
+        ...overlapping(
+            run,
+            events.filter((e) => ["init", "join", "member-remove", "reset"].includes(e.what)),
+        ),
+        ...overlapping(
+            run,
+            events.filter((e) => ["etcd-add", "etcd-remove", "etcd-promote"].includes(e.what)),
+        ),
+    ];
+}
+
+function overlapping(run: ProgramRun, events: ClusterEvent[]): [string, string][] {
+    const changing = [...new Set(events.map((e) => e.step))];
     const pairs: [string, string][] = [];
     for (const a of changing) {
         for (const b of changing) {

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // The cluster the lifecycle simulation's hosts share: a stand-in for kubeadm, kubectl (with etcdctl
-// inside etcd pods), curl, and the few system tools the remote steps call. Each call is one process
-// that reads the world from $SIM_WORLD (JSON), acts as the real tool would on the calling host
-// ($SIM_HOST, whose file tree is $KUBEADM_HA_ROOT), records what it did, and writes the world back.
-// Steps run one at a time, so no locking is needed. It refuses what the real parts refuse: a join
-// while a listed etcd member is down, a join without its bootstrap token, an etcd change without
-// quorum; and it records every init, join, reset and member removal for the tests to judge.
+// inside stacked etcd pods), etcdctl on external etcd members, curl, systemctl (the etcd unit), and
+// the few system tools the remote steps call. Each call is one process that reads the world from
+// $SIM_WORLD (JSON), acts as the real tool would on the calling host ($SIM_HOST, whose file tree is
+// $KUBEADM_HA_ROOT), records what it did, and writes the world back. Steps run one at a time, so no
+// locking is needed. It refuses what the real parts refuse: a join while a listed etcd member is
+// down, a join without its bootstrap token, an etcd change without quorum, a second learner; and it
+// records every init, join, reset and member change for the tests to judge.
+//
+// Two etcd clusters can exist: the stacked one (world.cluster.members, one member per control-plane
+// node, reached through `kubectl exec etcd-<node> -- etcdctl`), and the external one (world.etcd, one
+// member per etcd host, reached by etcdctl on an etcd host and run by the host's etcd unit).
 "use strict";
 /* eslint-disable @typescript-eslint/no-require-imports -- a plain CommonJS script: each call must start fast, with no compile step */
 const fs = require("node:fs");
@@ -36,24 +41,70 @@ function writeFile(rel, content) {
     fs.mkdirSync(path.dirname(full), { recursive: true });
     fs.writeFileSync(full, content);
 }
-function option(name) {
-    const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
-    if (i < 0) return undefined;
-    return args[i].includes("=") ? args[i].slice(name.length + 1) : args[i + 1];
+function readHostFile(h, rel) {
+    const full = path.join(h.root, rel);
+    return fs.existsSync(full) ? fs.readFileSync(full, "utf8") : undefined;
 }
-const hostByIp = (ip) => Object.values(world.hosts).find((h) => h.ip === ip);
+function option(name, from = args) {
+    // The last occurrence wins, as with the flag parsers of the real tools.
+    let value;
+    for (let i = 0; i < from.length; i++) {
+        if (from[i] === name) value = from[++i];
+        else if (from[i].startsWith(`${name}=`)) value = from[i].slice(name.length + 1);
+    }
+    return value;
+}
+const hostByIp = (ip) => Object.values(world.hosts).find((h) => h.ip === ip && h.alive) ?? Object.values(world.hosts).find((h) => h.ip === ip);
 const hostByName = (name) => Object.values(world.hosts).find((h) => h.name === name);
-const apiUp = (h) => h && h.alive && h.api;
 const memberUp = (m) => hostByName(m.name)?.alive === true && hostByName(m.name)?.member === true;
 const cluster = world.cluster;
 
+// --- control plane -------------------------------------------------------------------------------
+
+/**
+ * An API server is ready when its host lives, kubeadm set it up, and it reaches etcd: stacked, its
+ * own member; external, at least one of the endpoints its manifest names (--etcd-servers) is a member
+ * of a cluster with quorum, as the real API server balances over that list and fails when none answers.
+ */
+function apiUp(h) {
+    if (!h || !h.alive || !h.api) return false;
+    const servers = apiServerEtcdServers(h);
+    if (servers.length === 0 || servers.every((s) => /\/\/127\.0\.0\.1:/.test(s))) return true;
+    return etcdHasQuorum() && servers.some((s) => etcdMemberUp(externalMemberByClientUrl(s)));
+}
+/** The etcd servers an API server was configured with: its static pod manifest, which the kubelet runs. */
+function apiServerEtcdServers(h) {
+    const manifest = readHostFile(h, "etc/kubernetes/manifests/kube-apiserver.yaml") ?? "";
+    const flag = /--etcd-servers=(\S+)/.exec(manifest);
+    return flag ? flag[1].split(",") : [];
+}
+/** kubeadm's static pod manifest of the API server, with the flags the model reads. */
+function renderApiServerManifest(h, etcdServers) {
+    return [
+        "apiVersion: v1",
+        "kind: Pod",
+        "metadata:",
+        "  name: kube-apiserver",
+        "  namespace: kube-system",
+        "spec:",
+        "  containers:",
+        "  - command:",
+        "    - kube-apiserver",
+        `    - --advertise-address=${h.ip}`,
+        `    - --etcd-servers=${etcdServers.join(",")}`,
+        "    name: kube-apiserver",
+        "",
+    ].join("\n");
+}
+
 /** The files kubeadm leaves on a control-plane node, and the kube-proxy pod that starts there. */
-function becomeMember(h) {
+function becomeControlPlane(h, stacked) {
     writeFile("etc/kubernetes/kubelet.conf", "kubelet\n");
     writeFile("etc/kubernetes/admin.conf", "admin\n");
-    writeFile("etc/kubernetes/manifests/kube-apiserver.yaml", "apiserver\n");
+    writeFile("etc/kubernetes/manifests/kube-apiserver.yaml", renderApiServerManifest(h, etcdServersOf(cluster.configuration)));
     h.api = true;
-    h.member = true;
+    // A stacked etcd member runs here too.
+    h.member = stacked;
     if (!cluster.nodes.includes(h.name)) cluster.nodes.push(h.name);
     startKubeProxy(h);
 }
@@ -68,40 +119,27 @@ function hasQuorum() {
     return voters.filter(memberUp).length * 2 > voters.length;
 }
 
+/** The ClusterConfiguration among kubeadm documents (multi-document YAML), as a plain object. */
+function clusterConfigurationIn(text) {
+    // Loaded only here: most calls of the model never parse YAML.
+    const yaml = require("yaml");
+    return yaml
+        .parseAllDocuments(text)
+        .map((d) => d.toJS())
+        .find((d) => d && d.kind === "ClusterConfiguration");
+}
+/** The API server's --etcd-servers: external endpoints, else the local stacked member. */
+function etcdServersOf(configuration) {
+    return configuration?.etcd?.external?.endpoints ?? ["https://127.0.0.1:2379"];
+}
+const isExternal = (configuration) => Boolean(configuration?.etcd?.external);
+
 function kubeadm() {
     const [command, sub] = args;
-    if (command === "init") {
-        event("init");
-        if (cluster.members.length > 0) event("second-init");
-        cluster.inits += 1;
-        cluster.members = [{ id: nextId(), name: host.name, learner: false }];
-        cluster.nodes = [];
-        cluster.tokens = [tokenOf(option("--config"))];
-        becomeMember(host);
-        return exit(0);
-    }
-    if (command === "join") {
-        const token = tokenOf(option("--config"));
-        if (!cluster.tokens.includes(token)) return exit(1, "", "couldn't validate the identity of the API Server: token not found\n");
-        const down = cluster.members.filter((m) => !memberUp(m));
-        if (down.length > 0) return exit(1, "", `error execution phase check-etcd: etcd cluster is not healthy: ${down.map((m) => m.name).join(",")} down\n`);
-        if (cluster.members.some((m) => m.learner)) return exit(1, "", "etcdserver: too many learner members in cluster\n");
-        event("join");
-        cluster.members.push({ id: nextId(), name: host.name, learner: false });
-        becomeMember(host);
-        return exit(0);
-    }
-    if (command === "reset") {
-        event("reset", { wasMember: host.member === true });
-        // kubeadm removes this node's member when it can, and wipes the data either way.
-        if (hasQuorum()) cluster.members = cluster.members.filter((m) => m.name !== host.name);
-        for (const dir of ["etc/kubernetes/kubelet.conf", "etc/kubernetes/admin.conf", "etc/kubernetes/manifests", "var/lib/etcd"]) {
-            fs.rmSync(path.join(root, dir), { recursive: true, force: true });
-        }
-        host.api = false;
-        host.member = false;
-        return exit(0);
-    }
+    if (command === "init" && sub === "phase") return kubeadmInitPhase();
+    if (command === "init") return kubeadmInit();
+    if (command === "join") return kubeadmJoin();
+    if (command === "reset") return kubeadmReset();
     if (command === "token" && sub === "list") return exit(0, cluster.tokens.map((t) => `${t.split(".")[0]}.<redacted> 1h\n`).join(""));
     if (command === "token" && sub === "create") {
         cluster.tokens.push(args[2]);
@@ -110,6 +148,85 @@ function kubeadm() {
     if (command === "kubeconfig" && sub === "user") return exit(0, "apiVersion: v1\nclusters:\n- cluster:\n    server: https://placeholder:6443\n");
     return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
 }
+
+/**
+ * kubeadm init: the InitConfiguration and ClusterConfiguration on --config. The ClusterConfiguration
+ * is what the cluster keeps (the kubeadm-config ConfigMap) and what every later join reads.
+ */
+function kubeadmInit() {
+    const configuration = clusterConfigurationIn(fs.readFileSync(option("--config"), "utf8"));
+    if (isExternal(configuration)) {
+        // Preflight (ExternalEtcdVersion) asks every endpoint for its version and fails on any that does not answer.
+        const silent = etcdServersOf(configuration).filter((url) => !etcdMemberRunning(externalMemberByClientUrl(url)));
+        if (silent.length > 0)
+            return exit(1, "", `[preflight] [ERROR ExternalEtcdVersion]: ${silent.map((u) => `${u}/version: connection refused`).join(", ")}\n`);
+    }
+    event("init");
+    if (cluster.members.length > 0 || cluster.inits > 0) event("second-init");
+    cluster.inits += 1;
+    cluster.configuration = configuration;
+    cluster.members = isExternal(configuration) ? [] : [{ id: nextId(), name: host.name, learner: false }];
+    cluster.nodes = [];
+    cluster.tokens = [tokenOf(option("--config"))];
+    becomeControlPlane(host, !isExternal(configuration));
+    return exit(0);
+}
+
+/**
+ * kubeadm join --control-plane: discovery through a bootstrap token, then the cluster's own
+ * ClusterConfiguration (not the joining node's documents). Stacked: the check-etcd phase needs every
+ * listed member up, and the new member is added as etcd admits it (one learner at a time).
+ */
+function kubeadmJoin() {
+    const token = tokenOf(option("--config"));
+    if (!cluster.tokens.includes(token)) return exit(1, "", "couldn't validate the identity of the API Server: token not found\n");
+    const stacked = !isExternal(cluster.configuration);
+    if (stacked) {
+        const down = cluster.members.filter((m) => !memberUp(m));
+        if (down.length > 0) return exit(1, "", `error execution phase check-etcd: etcd cluster is not healthy: ${down.map((m) => m.name).join(",")} down\n`);
+        if (cluster.members.some((m) => m.learner)) return exit(1, "", "etcdserver: too many learner members in cluster\n");
+    }
+    event("join");
+    if (stacked) cluster.members.push({ id: nextId(), name: host.name, learner: false });
+    becomeControlPlane(host, stacked);
+    return exit(0);
+}
+
+/** kubeadm reset: removes this node's stacked member when it can and wipes the node either way; external etcd is never touched. */
+function kubeadmReset() {
+    event("reset", { wasMember: host.member === true || host.api === true });
+    if (!isExternal(cluster.configuration) && hasQuorum()) cluster.members = cluster.members.filter((m) => m.name !== host.name);
+    for (const dir of ["etc/kubernetes/kubelet.conf", "etc/kubernetes/admin.conf", "etc/kubernetes/manifests", "var/lib/etcd"]) {
+        fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+    }
+    host.api = false;
+    host.member = false;
+    return exit(0);
+}
+
+/**
+ * kubeadm init phase: the phases a converging step may run on a live node. `control-plane apiserver`
+ * rewrites this node's API server manifest from the ClusterConfiguration given (the kubelet restarts
+ * the pod); `upload-config kubeadm` stores it as the cluster's (what later joins read). Neither is an
+ * init: no event, no change of membership.
+ */
+function kubeadmInitPhase() {
+    const [, , phase, what] = args;
+    const configuration = clusterConfigurationIn(fs.readFileSync(option("--config"), "utf8"));
+    if (!configuration) return exit(1, "", "no ClusterConfiguration in --config\n");
+    if (phase === "control-plane" && (what === "apiserver" || what === "all")) {
+        writeFile("etc/kubernetes/manifests/kube-apiserver.yaml", renderApiServerManifest(host, etcdServersOf(configuration)));
+        event("apiserver-manifest", { etcdServers: etcdServersOf(configuration) });
+        return exit(0);
+    }
+    if (phase === "upload-config" && what === "kubeadm") {
+        if (!Object.values(world.hosts).some(apiUp)) return exit(1, "", "error uploading the kubeadm ClusterConfiguration: the API server is unreachable\n");
+        cluster.configuration = configuration;
+        return exit(0);
+    }
+    return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
+}
+
 function tokenOf(file) {
     const text = fs.readFileSync(file, "utf8");
     return /token: "?([a-z0-9]{6}\.[a-z0-9]{16})/.exec(text)?.[1];
@@ -119,7 +236,7 @@ function nextId() {
     return (0x8e9e05c52164694dn + BigInt(cluster.nextId)).toString(16);
 }
 
-/** The API server kubectl talks to: --server, else the kubeconfig's (always a live one here). */
+/** The API server kubectl talks to: --server, else the kubeconfig's (any live one here). */
 function apiReachable() {
     const server = option("--server");
     const ip = server && /https:\/\/([^:]+):/.exec(server)?.[1];
@@ -157,12 +274,13 @@ function kubectl() {
         const pod = kind;
         const on = hostByName(pod.replace(/^etcd-/, ""));
         if (!on || !on.alive || !on.member) return exit(1, "", `error: unable to upgrade connection: pod ${pod} unreachable\n`);
-        return etcdctl(positional.slice(positional.indexOf("--") + 2));
+        return etcdctlInPod(positional.slice(positional.indexOf("--") + 2));
     }
     return exit(2, "", `kubectl stand-in: unsupported ${args.join(" ")}\n`);
 }
 
-function etcdctl(words) {
+/** etcdctl inside a stacked etcd pod: the stacked cluster (world.cluster.members). */
+function etcdctlInPod(words) {
     const command = [];
     for (let i = 0; i < words.length; i++) {
         if (["--cacert", "--cert", "--key", "--endpoints", "-w"].includes(words[i])) i++;
@@ -210,6 +328,297 @@ function etcdctl(words) {
     return exit(2, "", `etcdctl stand-in: unsupported ${words.join(" ")}\n`);
 }
 
+// --- external etcd -------------------------------------------------------------------------------
+// world.etcd: { formed, members: [{ id, name ("" until it first starts), peerUrl, clientUrl ("" until
+// it first starts), learner, host (the host id that runs it, once started) }], leader, nextId }.
+// A host's etcd process: host.etcd = { active, memberId, error }; its data directory holds the id.
+
+const etcd = (world.etcd ??= { formed: 0, members: [], leader: undefined, nextId: 0 });
+const ipOfUrl = (url) => /\/\/([^:/]+)/.exec(url ?? "")?.[1];
+/** The host whose etcd process currently runs the member. */
+const etcdHostOf = (m) => m && Object.values(world.hosts).find((h) => h.etcd?.active && h.etcd.memberId === m.id);
+/** Running: its process answers on its client URL (version, status), with or without a quorum. */
+const etcdMemberRunning = (m) => Boolean(m && etcdHostOf(m)?.alive);
+/** Up: as the model has no partitions, a member whose process runs is connected to its peers. */
+const etcdMemberUp = etcdMemberRunning;
+const externalMemberByClientUrl = (url) => etcd.members.find((m) => m.clientUrl !== "" && m.clientUrl === url);
+const voters = () => etcd.members.filter((m) => !m.learner);
+function etcdHasQuorum() {
+    return etcd.members.length > 0 && voters().filter(etcdMemberUp).length * 2 > voters().length;
+}
+/** The leader: kept while it runs, else elected among the running voters when they are a majority. */
+function etcdLeader() {
+    const current = etcd.members.find((m) => m.id === etcd.leader);
+    if (current && etcdMemberUp(current) && etcdHasQuorum()) return current;
+    etcd.leader = etcdHasQuorum() ? voters().find(etcdMemberUp)?.id : undefined;
+    return etcd.members.find((m) => m.id === etcd.leader);
+}
+function etcdNextId() {
+    etcd.nextId += 1;
+    return (0x2be1eb8f84b7f63en + BigInt(etcd.nextId) * 0x1000003n).toString(16);
+}
+/** Records a lost quorum the moment a change causes it (the tests require none). */
+function afterEtcdChange(hadQuorum) {
+    if (hadQuorum && !etcdHasQuorum()) event("etcd-quorum-lost");
+}
+
+/**
+ * etcdctl run on a host (an external member's node), against the members on --endpoints. It dials the
+ * first endpoint whose member runs, as its client balancer does; --cluster widens endpoint commands to
+ * every member's client URL (from the member list). Every request but endpoint status/version needs a
+ * quorum, as a linearizable read or a proposal does.
+ */
+function etcdctl() {
+    const words = [];
+    const flags = [];
+    for (let i = 0; i < args.length; i++) {
+        const a = args[i];
+        if (["--cacert", "--cert", "--key", "--endpoints", "-w", "--write-out", "--dial-timeout", "--command-timeout", "--peer-urls"].includes(a)) {
+            flags.push(a, args[++i]);
+        } else if (a.startsWith("-")) flags.push(a);
+        else words.push(a);
+    }
+    const endpoints = (option("--endpoints", flags) ?? "https://127.0.0.1:2379").split(",");
+    const wholeCluster = flags.includes("--cluster");
+    const dialled = endpoints.map(externalMemberByClientUrl).find(etcdMemberRunning);
+    const unreachable = () => {
+        const dead = endpoints.some((u) => hostByIp(ipOfUrl(u))?.alive === false);
+        return exit(
+            1,
+            "",
+            `{"level":"warn","msg":"retrying of unary invoker failed","error":"${dead ? "context deadline exceeded" : "connection refused"}"}\nError: context deadline exceeded\n`,
+        );
+    };
+    const noQuorum = () => exit(1, "", "Error: etcdserver: request timed out\n");
+    const [noun, verb, ...rest] = words;
+
+    if (noun === "endpoint") {
+        // Each endpoint on its own; with --cluster, the member list first (which needs the quorum).
+        let urls = endpoints;
+        if (wholeCluster) {
+            if (!dialled) return unreachable();
+            if (!etcdHasQuorum()) return noQuorum();
+            urls = etcd.members.filter((m) => m.clientUrl).map((m) => m.clientUrl);
+        }
+        if (verb === "health") {
+            const healthy = (u) => etcdMemberUp(externalMemberByClientUrl(u)) && etcdHasQuorum();
+            const out = urls.filter(healthy).map((u) => `${u} is healthy: successfully committed proposal: took = 2ms\n`);
+            const err = urls.filter((u) => !healthy(u)).map((u) => `${u} is unhealthy: failed to commit proposal: context deadline exceeded\n`);
+            return exit(err.length ? 1 : 0, out.join(""), err.length ? `${err.join("")}Error: unhealthy cluster\n` : "");
+        }
+        if (verb === "status") {
+            const leader = etcdLeader();
+            const lines = urls
+                .map(externalMemberByClientUrl)
+                .filter(etcdMemberRunning)
+                .map((m) => `${m.clientUrl}, ${m.id}, 3.5.25, 20 kB, ${m.id === leader?.id}, ${m.learner}, 2, 9, 9, \n`);
+            return exit(lines.length === urls.length ? 0 : 1, lines.join(""), lines.length === urls.length ? "" : "Error: context deadline exceeded\n");
+        }
+    }
+    if (!dialled) return unreachable();
+    if (!etcdHasQuorum()) return noQuorum();
+
+    if (noun === "member" && verb === "list") {
+        const line = (m) => `${m.id}, ${m.name ? "started" : "unstarted"}, ${m.name}, ${m.peerUrl}, ${m.clientUrl}, ${m.learner}\n`;
+        return exit(0, etcd.members.map(line).join(""));
+    }
+    if (noun === "member" && verb === "add") return etcdMemberAdd(rest[0], option("--peer-urls", flags), flags.includes("--learner"));
+    if (noun === "member" && verb === "remove") return etcdMemberRemove(rest[0]);
+    if (noun === "member" && verb === "promote") return etcdMemberPromote(rest[0]);
+    if (noun === "move-leader") {
+        // etcdctl sends the request to the leader, which must be among the endpoints.
+        const leader = etcdLeader();
+        if (!endpoints.includes(leader?.clientUrl)) return exit(1, "", `Error: no leader endpoint given at [${endpoints.join(" ")}]\n`);
+        const target = etcd.members.find((m) => m.id === rest[0]);
+        if (!target || target.learner || !etcdMemberUp(target)) return exit(1, "", "Error: etcdserver: bad leader transferee\n");
+        event("move-leader", { to: target.name, etcd: "external" });
+        etcd.leader = target.id;
+        return exit(0, `Leadership transferred from ${leader.id} to ${target.id}\n`);
+    }
+    return exit(2, "", `etcdctl stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+/**
+ * member add, with etcd's strict reconfiguration checks: the leader must be connected to every voting
+ * member (a member that is down blocks every add: "unhealthy cluster"), a voting member only while
+ * the members that have started stay a quorum of the larger cluster, and one learner at a time.
+ */
+function etcdMemberAdd(name, peerUrl, learner) {
+    if (!peerUrl) return exit(1, "", "Error: member peer urls not provided\n");
+    if (etcd.members.some((m) => m.peerUrl === peerUrl)) return exit(1, "", "Error: etcdserver: Peer URLs already exists\n");
+    if (learner && etcd.members.some((m) => m.learner)) return exit(1, "", "Error: etcdserver: too many learner members in cluster\n");
+    if (!learner) {
+        const started = voters().filter((m) => m.name).length;
+        const total = voters().length + 1;
+        if (!(started === 1 && total === 2) && started < Math.floor(total / 2) + 1) {
+            return exit(1, "", "Error: etcdserver: re-configuration failed due to not enough started members\n");
+        }
+    }
+    if (voters().some((m) => !etcdMemberUp(m))) return exit(1, "", "Error: etcdserver: unhealthy cluster\n");
+    const member = { id: etcdNextId(), name: "", peerUrl, clientUrl: "", learner, host: undefined };
+    etcd.members.push(member);
+    event("etcd-add", { member: name, learner, etcd: "external" });
+    const initial = etcd.members.map((m) => `${m === member ? name : m.name}=${m.peerUrl}`).join(",");
+    return exit(
+        0,
+        `Member ${member.id} added to cluster cdf818194e3a8c32\n\n` +
+            `ETCD_NAME="${name}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_ADVERTISE_PEER_URLS="${peerUrl}"\nETCD_INITIAL_CLUSTER_STATE="existing"\n`,
+    );
+}
+
+/**
+ * member remove: a learner or a member that is down goes freely (while the members that have started
+ * stay a quorum); a running voter only if the running voters left still form a majority. The removed
+ * member's process stops: etcd exits when it learns it was removed, and refuses to start again.
+ */
+function etcdMemberRemove(id) {
+    const member = etcd.members.find((m) => m.id === id);
+    if (!member) return exit(1, "", `Error: etcdserver: member not found\n`);
+    if (!member.learner) {
+        const rest = voters().filter((m) => m !== member);
+        if (rest.filter((m) => m.name).length < Math.floor(rest.length / 2) + 1) {
+            return exit(1, "", "Error: etcdserver: re-configuration failed due to not enough started members\n");
+        }
+        if (etcdMemberUp(member) && rest.filter(etcdMemberUp).length < Math.floor(rest.length / 2) + 1) {
+            return exit(1, "", "Error: etcdserver: unhealthy cluster\n");
+        }
+    }
+    const running = etcdHostOf(member);
+    if (running) Object.assign(running.etcd, { active: false, error: "the member has been permanently removed from the cluster" });
+    etcd.members = etcd.members.filter((m) => m !== member);
+    afterEtcdChange(true);
+    event("etcd-remove", { member: member.name || "(unstarted)", peerUrl: member.peerUrl, etcd: "external" });
+    return exit(0, `Member ${id} removed from cluster cdf818194e3a8c32\n`);
+}
+
+/** member promote: a learner that has started and caught up (here: runs) becomes a voter. */
+function etcdMemberPromote(id) {
+    const member = etcd.members.find((m) => m.id === id);
+    if (!member) return exit(1, "", "Error: etcdserver: member not found\n");
+    if (!member.learner) return exit(1, "", "Error: etcdserver: can only promote a learner member\n");
+    if (!etcdMemberUp(member)) return exit(1, "", "Error: etcdserver: can only promote a learner member which is in sync with leader\n");
+    member.learner = false;
+    event("etcd-promote", { member: member.name, etcd: "external" });
+    return exit(0, `Member ${id} promoted in cluster cdf818194e3a8c32\n`);
+}
+
+/** The values systemd gives etcd: its unit's ExecStart flags and its EnvironmentFile. */
+function etcdLaunchSettings(h) {
+    const unit = readHostFile(h, "etc/systemd/system/etcd.service");
+    const env = readHostFile(h, "etc/etcd/cluster.env");
+    const flag = (name) => new RegExp(`--${name}=(\\S+)`).exec(unit ?? "")?.[1];
+    const variable = (name) => new RegExp(`^${name}=(.*)$`, "m").exec(env ?? "")?.[1];
+    return {
+        unit,
+        env,
+        name: flag("name"),
+        peerUrl: flag("initial-advertise-peer-urls"),
+        clientUrl: flag("advertise-client-urls"),
+        initialCluster: variable("ETCD_INITIAL_CLUSTER"),
+        state: variable("ETCD_INITIAL_CLUSTER_STATE"),
+    };
+}
+
+/**
+ * Starts the etcd process of an etcd host as the real etcd would. With data: it is the member the
+ * data belongs to, unless that member was removed. Without data, by ETCD_INITIAL_CLUSTER_STATE:
+ * - new: the first member of a new cluster forms it from the initial cluster; a later one is one of
+ *   those initial members (its peer URL listed, never started); a member already started elsewhere
+ *   refuses ("already been bootstrapped"), and a peer URL the cluster does not list belongs to
+ *   another cluster (cluster ID mismatch): etcd keeps failing.
+ * - existing: the peer URLs of the initial cluster must be exactly the live cluster's (etcd validates
+ *   them), this member among them as added, and the cluster must have a quorum to take it in.
+ * Returns an error, or undefined once the process runs (it may still wait for a quorum to serve).
+ */
+function startEtcd(h) {
+    const s = etcdLaunchSettings(h);
+    h.etcd ??= { active: false };
+    if (!s.unit) return "Unit etcd.service not found.";
+    if (s.env === undefined) return "etcd.service: Failed to load environment files";
+    const dataFile = path.join(h.root, "var/lib/etcd/member/id");
+    const fail = (error) => {
+        Object.assign(h.etcd, { active: false, memberId: undefined, error });
+        return error;
+    };
+    const run = (member) => {
+        const hadQuorum = etcdHasQuorum();
+        Object.assign(h.etcd, { active: true, memberId: member.id, error: undefined });
+        Object.assign(member, { name: s.name, clientUrl: s.clientUrl, host: h.id });
+        fs.mkdirSync(path.dirname(dataFile), { recursive: true });
+        fs.writeFileSync(dataFile, `${member.id}\n`);
+        if (!hadQuorum && etcdHasQuorum()) event("etcd-quorum", { etcd: "external" });
+        return undefined;
+    };
+    if (fs.existsSync(dataFile)) {
+        const member = etcd.members.find((m) => m.id === fs.readFileSync(dataFile, "utf8").trim());
+        return member ? run(member) : fail("the member has been permanently removed from the cluster");
+    }
+    if (s.state === "new") {
+        if (etcd.formed === 0 || etcd.members.length === 0) {
+            const initial = (s.initialCluster ?? "").split(",").map((pair) => pair.split("="));
+            if (!initial.some(([, url]) => url === s.peerUrl)) return fail("couldn't find local name in the initial cluster configuration");
+            etcd.formed += 1;
+            etcd.members = initial.map(([, peerUrl]) => ({ id: etcdNextId(), name: "", peerUrl, clientUrl: "", learner: false, host: undefined }));
+            event("etcd-form", { members: initial.map(([name]) => name), etcd: "external" });
+        }
+        const member = etcd.members.find((m) => m.peerUrl === s.peerUrl);
+        if (!member) return fail("request cluster ID mismatch");
+        if (member.name) return fail(`member ${member.id} has already been bootstrapped`);
+        return run(member);
+    }
+    if (s.state === "existing") {
+        const given = (s.initialCluster ?? "")
+            .split(",")
+            .map((pair) => pair.split("=")[1])
+            .sort();
+        const live = etcd.members.map((m) => m.peerUrl).sort();
+        if (JSON.stringify(given) !== JSON.stringify(live))
+            return fail("error validating peerURLs: member count is unequal or unmatched member while checking PeerURLs");
+        const member = etcd.members.find((m) => m.peerUrl === s.peerUrl);
+        if (!member) return fail("couldn't find local name in the initial cluster configuration");
+        if (member.name) return fail(`member ${member.id} has already been bootstrapped`);
+        if (!etcdHasQuorum()) return fail("cannot fetch cluster info from peer urls: no leader");
+        return run(member);
+    }
+    return fail(`invalid ETCD_INITIAL_CLUSTER_STATE ${s.state}`);
+}
+
+/**
+ * systemctl: the etcd unit of an external member (start, restart, stop, is-active); every other unit
+ * and verb (daemon-reload, enable, the backup timers) succeeds and does nothing.
+ */
+function systemctl() {
+    const words = args.filter((a) => !a.startsWith("-"));
+    const [verb, unit] = words;
+    if (!/^etcd(\.service)?$/.test(unit ?? "")) return exit(0);
+    host.etcd ??= { active: false };
+    if (verb === "is-active") return exit(host.etcd.active ? 0 : 3, args.includes("--quiet") ? "" : host.etcd.active ? "active\n" : "activating\n");
+    if (verb === "stop") {
+        const hadQuorum = etcdHasQuorum();
+        Object.assign(host.etcd, { active: false });
+        afterEtcdChange(hadQuorum);
+        return exit(0);
+    }
+    if (verb === "start" || verb === "restart") {
+        if (verb === "start" && host.etcd.active) return exit(0);
+        const hadQuorum = etcdHasQuorum();
+        host.etcd.active = false;
+        const error = startEtcd(host);
+        afterEtcdChange(hadQuorum);
+        event("etcd-start", { error, etcd: "external" });
+        // --no-block queues the job and returns; otherwise systemd waits for etcd's readiness
+        // notification (Type=notify), which it sends once it has joined a cluster with a quorum.
+        if (args.includes("--no-block")) return exit(0);
+        if (error) return exit(1, "", `Job for etcd.service failed: ${error}\n`);
+        if (!etcdHasQuorum()) return exit(1, "", "Job for etcd.service failed because a timeout was exceeded.\n");
+        return exit(0);
+    }
+    if (["enable", "disable", "daemon-reload"].includes(verb)) return exit(0);
+    return exit(2, "", `systemctl stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+// --- network -------------------------------------------------------------------------------------
+
 function curl() {
     const url = args.find((a) => a.startsWith("https://"));
     const resolve = option("--resolve");
@@ -222,6 +631,8 @@ function curl() {
         return exit(Object.values(world.hosts).some(apiUp) ? 0 : 7);
     }
     if (!h.alive) return exit(28);
+    // A listening API server that cannot reach etcd answers /readyz with 500 (curl --fail: 22).
+    if (h.api && !apiUp(h)) return exit(22);
     return exit(h.api ? 0 : 7);
 }
 
@@ -231,6 +642,12 @@ switch (tool) {
         break;
     case "kubectl":
         kubectl();
+        break;
+    case "etcdctl":
+        etcdctl();
+        break;
+    case "systemctl":
+        systemctl();
         break;
     case "curl":
         curl();
