@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { renewalRequest } from "./core/cert-renewal";
 import { ConfigError } from "./core/config";
 import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
@@ -26,17 +27,19 @@ import { ClusterPki } from "./components/pki";
 import { SshKey } from "./components/ssh-key";
 import {
     beforeAnyResource,
+    CERTIFICATES_OUTPUT,
     checkInstanceTypeOfferings,
     loadStackConfig,
-    readPreviousLifecycle,
+    readPreviousRun,
     refuseWhatTheClusterCannotTake,
 } from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region } = await beforeAnyResource(async () => {
+    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor } = await beforeAnyResource(async () => {
         const { config } = loadStackConfig();
         // What the stack's last update applied: a live cluster cannot take every change (core/lifecycle.ts).
-        const running = await readPreviousLifecycle();
+        const previous = await readPreviousRun();
+        const running = previous.lifecycle;
         const zones = await aws.getAvailabilityZones({ state: "available" });
         const plan = planCluster(config, zones.names);
         const lifecycle = lifecycleRecord(config, plan);
@@ -48,7 +51,9 @@ export = async () => {
         const region = zones.region ?? aws.config.region;
         if (!region) throw new ConfigError(["aws:region is not set; allowed: an AWS region such as us-east-1 (pulumi config set aws:region us-east-1)"]);
         const costEstimate = estimateCost(config, region, plan.zones.length);
-        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region };
+        // The clock is read here only: a renewal request changes only when the last update's earliest expiry enters the window.
+        const renewalRequestedFor = renewalRequest(previous.certificates, new Date(), config.certificateRenewalDays);
+        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor };
     });
     const name = config.clusterName;
     new ClusterLifecycle(name, { running, requested: lifecycle });
@@ -156,6 +161,8 @@ export = async () => {
         etcdBackupRetention: config.etcdBackupRetention,
         offsite: backups.offsite,
         restoreFrom,
+        renewWithinDays: config.certificateRenewalDays,
+        renewalRequestedFor,
         externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, healthGate: etcd.healthGate },
     });
 
@@ -204,5 +211,6 @@ export = async () => {
         sshPrivateKey: ssh.privateKeyOpenssh,
         costEstimate,
         lifecycle,
+        [CERTIFICATES_OUTPUT]: bootstrap.certificates,
     };
 };

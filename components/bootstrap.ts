@@ -2,7 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
-import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, renderDocuments } from "../core/kubeadm";
+import { CertificateReport, parseCertificateExpiry, renderCertRenewalInstall } from "../core/cert-renewal";
+import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, nodeConfigDocuments, renderDocuments, renderMemberInput } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
 import { etcdRestoreParams, OffsiteBackup, restoreClusterToken, restoreId, STACKED_BACKUP_TARGET } from "../core/backup";
 import { S3Object, s3Url } from "../core/backup-settings";
@@ -42,6 +43,10 @@ export interface KubeadmBootstrapArgs {
     offsite: pulumi.Output<OffsiteBackup>;
     /** Stacked etcd: the snapshot a new cluster's etcd is restored from before kubeadm init (etcdRestoreFrom). */
     restoreFrom?: { source: S3Object; region: string };
+    /** A member's certificates are renewed when they expire within this many days (certificateRenewalDays). */
+    renewWithinDays: number;
+    /** Changes when a renewal is due (core/cert-renewal.ts renewalRequest): the member steps then run. */
+    renewalRequestedFor: string;
 }
 
 /**
@@ -64,6 +69,8 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
      * after which the deployer may talk to the cluster.
      */
     readonly apiReachable: command.remote.Command;
+    /** The earliest expiry of the certificates kubeadm issued on the nodes, as the member steps last read it. */
+    readonly certificates: pulumi.Output<CertificateReport>;
 
     constructor(name: string, args: KubeadmBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:bootstrap:KubeadmBootstrap", name, {}, opts);
@@ -163,6 +170,9 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                     API_SERVERS,
                     PLANNED_NODES,
                     STACKED: stacked,
+                    KUBERNETES_VERSION: args.cluster.kubernetesVersion.patch ?? args.cluster.kubernetesVersion.minor,
+                    RENEW_WITHIN_DAYS: String(args.renewWithinDays),
+                    ...(args.renewalRequestedFor ? { RENEWAL_REQUESTED_FOR: args.renewalRequestedFor } : {}),
                 }));
             const converge = params.apply((p) => renderRemoteCommand("kubeadm-control-plane", p));
             members.push(
@@ -173,7 +183,9 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                         create: converge,
                         update: converge,
                         stdin: pulumi.secret(
-                            pulumi.all([settings, node.identity, token, caHash]).apply(([s, id, t, h]) => renderDocuments(joinDocuments(s, id, t, h))),
+                            pulumi
+                                .all([settings, node.identity, token, caHash])
+                                .apply(([s, id, t, h]) => renderMemberInput(joinDocuments(s, id, t, h), nodeConfigDocuments(s, id))),
                         ),
                     },
                     {
@@ -208,6 +220,22 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                 remoteStep(`${node.plan.name}-etcd-backup`, node.target, { create: install, update: install }, { parent: this, dependsOn: [members[index]] });
             });
         }
+        // The backstop for a cluster nobody deploys: a daily renewal timer on each node, at hours spread
+        // over the day, installed once the node is a member (core/cert-renewal.ts).
+        nodes.forEach((node, index) => {
+            const install = renderCertRenewalInstall({ nodeIndex: index, nodeCount: nodes.length, stacked: !args.externalEtcd });
+            remoteStep(`${node.plan.name}-cert-renewal`, node.target, { create: install, update: install }, { parent: this, dependsOn: [members[index]] });
+        });
+        // Each member step ends with the node's earliest expiry; the step's output is secret, this line is not.
+        this.certificates = pulumi.unsecret(
+            pulumi.all(members.map((m) => m.stdout)).apply((outputs) => {
+                const dates = outputs.map(parseCertificateExpiry).filter((d): d is string => d !== undefined);
+                return {
+                    ...(dates.length > 0 ? { earliestExpiry: dates.sort()[0] } : {}),
+                    ...(args.renewalRequestedFor ? { renewalRequestedFor: args.renewalRequestedFor } : {}),
+                };
+            }),
+        );
         this.apiReachable = remoteStep(
             `${name}-api-reachable`,
             first.target,

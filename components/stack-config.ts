@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { CertificateReport } from "../core/cert-renewal";
 import { ClusterConfig, ConfigError, InstanceTypeNeed, offeringProblems, parseConfig, ParsedConfig, PROJECT } from "../core/config";
 import { checkLifecycle, LIFECYCLE_OUTPUT, LifecycleError, LifecycleRecord, readLifecycleRecord } from "../core/lifecycle";
 import { ClusterPlan } from "../core/plan";
@@ -67,16 +68,23 @@ export async function checkInstanceTypeOfferings(config: ClusterConfig, plan: Cl
 export const PREVIOUS_RUN = "previous-run";
 
 /**
- * The `lifecycle` record of the stack's last persisted update, read through a StackReference to the
- * stack itself: a read (nothing is created), declared before any other resource. Undefined on a
- * stack's first run and after `pulumi destroy`.
+ * The `lifecycle` record and the `certificates` report of the stack's last persisted update, read
+ * through a StackReference to the stack itself: a read (nothing is created), declared before any
+ * other resource. Both undefined on a stack's first run and after `pulumi destroy`.
  */
-export async function readPreviousLifecycle(): Promise<LifecycleRecord | undefined> {
+export async function readPreviousRun(): Promise<{ lifecycle?: LifecycleRecord; certificates?: CertificateReport }> {
     const self = new pulumi.StackReference(PREVIOUS_RUN, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
     const read = readLifecycleRecord(await self.getOutputValue(LIFECYCLE_OUTPUT));
     if ("error" in read) throw new LifecycleError([read.error]);
-    return read.record;
+    const certificates = await self.getOutputValue(CERTIFICATES_OUTPUT);
+    return {
+        lifecycle: read.record,
+        certificates: typeof certificates === "object" && certificates !== null ? (certificates as CertificateReport) : undefined,
+    };
 }
+
+/** The stack output that reports the nodes' certificates (core/cert-renewal.ts). */
+export const CERTIFICATES_OUTPUT = "certificates";
 
 /** Refuses, with every reason at once, a configuration the running cluster cannot take. */
 export function refuseWhatTheClusterCannotTake(previous: LifecycleRecord | undefined, next: LifecycleRecord): void {

@@ -139,3 +139,22 @@ export function parseCertificateExpiry(output: string): string | undefined {
     const found = [...output.matchAll(/^certificates-expire-at: (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$/gm)];
     return found.length > 0 ? found[found.length - 1][1] : undefined;
 }
+
+/** What the stack's last update reported of the nodes' certificates (the `certificates` output). */
+export interface CertificateReport {
+    /** The earliest expiry the control-plane nodes reported, ISO 8601 UTC. */
+    earliestExpiry?: string;
+    /** The expiry a renewal was last asked for (the member steps' RENEWAL_REQUESTED_FOR). */
+    renewalRequestedFor?: string;
+}
+
+/**
+ * The member steps' RENEWAL_REQUESTED_FOR: when the earliest expiry the last update saw is within the
+ * window, that expiry (a new value, so every member step runs and renews what is due); otherwise what
+ * was last asked for, unchanged, so a later update with the same config changes nothing.
+ */
+export function renewalRequest(previous: CertificateReport | undefined, now: Date, windowDays: number): string {
+    const expiry = previous?.earliestExpiry;
+    if (expiry && Date.parse(expiry) - now.getTime() <= windowDays * 86_400_000) return expiry;
+    return previous?.renewalRequestedFor ?? "";
+}

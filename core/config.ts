@@ -80,6 +80,8 @@ export interface ClusterConfig {
     etcdBackupS3RetentionDays: number;
     /** The snapshot a new stack bootstraps its etcd from, instead of an empty etcd. */
     etcdRestoreFrom?: S3Object;
+    /** `pulumi up` renews a node's kubeadm-issued certificates when they expire within this many days. */
+    certificateRenewalDays: number;
     tags: Record<string, string>;
 }
 
@@ -118,6 +120,7 @@ export const DEFAULTS = {
     etcdBackupBucket: "",
     etcdBackupKmsKey: "",
     etcdBackupS3RetentionDays: 14,
+    certificateRenewalDays: 60,
     etcdRestoreFrom: "",
     tags: [] as string[],
 } as const;
@@ -210,6 +213,8 @@ export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []):
     const etcdBackupBucket = reader.string("etcdBackupBucket", (v) => (v === "" ? undefined : bucketNameProblem(v)));
     const etcdBackupKmsKey = reader.custom("etcdBackupKmsKey", parseBackupEncryption);
     const etcdBackupS3RetentionDays = reader.integer("etcdBackupS3RetentionDays", 1, 3650);
+    // Above the node timer's 30-day backstop (a maintained cluster renews under `pulumi up`), below a year.
+    const certificateRenewalDays = reader.integer("certificateRenewalDays", 31, 300);
     const etcdRestoreFrom = reader.custom("etcdRestoreFrom", (v) => (v === "" ? { value: undefined } : parseS3Url(v)));
     const tags = reader.tags("tags");
 
@@ -243,6 +248,7 @@ export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []):
         etcdBackupBucket: etcdBackupBucket === "" ? undefined : etcdBackupBucket,
         etcdBackupKmsKey: etcdBackupKmsKey!,
         etcdBackupS3RetentionDays: etcdBackupS3RetentionDays!,
+        certificateRenewalDays: certificateRenewalDays!,
         etcdRestoreFrom,
         tags: tags!,
     };

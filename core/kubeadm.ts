@@ -262,6 +262,29 @@ export function joinDocuments(cluster: ClusterSettings, node: ControlPlaneNodeId
     return [join];
 }
 
+/**
+ * What `kubeadm init phase ...` reads to render one member's static pods and to update the cluster's
+ * copy of the configuration: the node's own settings and the ClusterConfiguration. No bootstrap token.
+ */
+export function nodeConfigDocuments(cluster: ClusterSettings, node: ControlPlaneNodeIdentity): KubeadmDocument[] {
+    const init: InitConfiguration = {
+        apiVersion: KUBEADM_API_VERSION,
+        kind: "InitConfiguration",
+        nodeRegistration: nodeRegistration(node),
+        localAPIEndpoint: { advertiseAddress: node.nodeIp, bindPort: PORTS.apiServer },
+    };
+    return [init, clusterConfiguration(cluster)];
+}
+
+/** The line between a member step's JoinConfiguration and its node configuration on stdin. */
+export const NODE_CONFIGURATION_MARK = "# kubeadm-ha: node configuration";
+
+/** A member step's stdin: the JoinConfiguration, then the node configuration (scripts/remote/kubeadm-control-plane.sh). */
+export function renderMemberInput(join: KubeadmDocument[], node: KubeadmDocument[]): string {
+    // One multi-document YAML stream: the mark is a comment at the head of the node's first document.
+    return `${renderDocuments(join)}---\n${NODE_CONFIGURATION_MARK}\n${renderDocuments(node)}`;
+}
+
 /** Multi-document YAML, as kubeadm reads it. */
 export function renderDocuments(documents: KubeadmDocument[]): string {
     return documents.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");

@@ -95,6 +95,8 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         read("remote/common.sh") +
         (USES_MEMBERSHIP_RULES.has(step) ? read("remote/members.sh") : "") +
         (USES_CERTIFICATE_FUNCTIONS.has(step) ? read("remote/certificates.sh") : "") +
+        // The member step converges a member to the cluster's release and configuration.
+        (step === "kubeadm-control-plane" ? read("remote/upgrade.sh") : "") +
         body(read(`remote/${step}.sh`))
     );
 }

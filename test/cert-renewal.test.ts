@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from "node:path";
 import { METRICS_DIR, renderEnvironmentFile } from "../core/backup";
 import {
+    renewalRequest,
     CERT_EXPIRY_ALERT_DAYS,
     CERT_RENEWAL_BACKSTOP_DAYS,
     CERT_RENEWAL_PROGRAM_PATH,
@@ -424,5 +425,19 @@ describe("the install step against stand-ins", () => {
             "kubeadm certs check-expiration -o json",
         ]);
         expect(parseCertificateExpiry(result.stdout)).toBe(expiryOf(h));
+    });
+});
+
+describe("renewal under pulumi up", () => {
+    const now = new Date("2026-11-22T00:00:00Z");
+    it("asks for a renewal once the last update's earliest expiry is within the window, and keeps asking for the same one", () => {
+        // 61 days out: not yet; 60 days: due.
+        expect(renewalRequest({ earliestExpiry: "2027-01-22T00:00:01Z" }, now, 60)).toBe("");
+        expect(renewalRequest({ earliestExpiry: "2027-01-21T00:00:00Z" }, now, 60)).toBe("2027-01-21T00:00:00Z");
+        // After the renewal the nodes report a year more: the request stays what it was, so nothing re-runs.
+        expect(renewalRequest({ earliestExpiry: "2028-01-10T00:00:00Z", renewalRequestedFor: "2027-01-21T00:00:00Z" }, now, 60)).toBe("2027-01-21T00:00:00Z");
+        // A new stack, or one that has not reported yet.
+        expect(renewalRequest(undefined, now, 60)).toBe("");
+        expect(renewalRequest({}, now, 60)).toBe("");
     });
 });

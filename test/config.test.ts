@@ -55,6 +55,7 @@ describe("stack configuration", () => {
             etcdBackupBucket: undefined,
             etcdBackupKmsKey: { kind: "sse-s3" },
             etcdBackupS3RetentionDays: 14,
+            certificateRenewalDays: 60,
             etcdRestoreFrom: undefined,
             tags: {},
         });

@@ -150,8 +150,20 @@ describe("the lifecycle simulation, external etcd", () => {
             .filter((e) => e.what === "etcd-start");
         expect(starts.map((e) => [e.step, e.error])).toEqual([[`${ETCD(index)}-start`, undefined]]);
         expect(result.steps.every((s) => s.dialSeconds === 0)).toBe(true);
-        // Nothing on the control plane runs: kubeadm is not involved in an etcd member's replacement.
-        expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual([]);
+        // The control plane only follows: each member step, one node at a time, re-renders its API
+        // server with the new member list (no join, no reset, no init).
+        expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual([0, 1, 2].map((i) => `update ${CP(i)}-member`));
+        const rendered = sim
+            .world()
+            .events.slice(before)
+            .filter((e) => e.what === "apiserver-manifest");
+        expect(rendered.map((e) => e.step)).toEqual([0, 1, 2].map((i) => `${CP(i)}-member`));
+        expect(
+            sim
+                .world()
+                .events.slice(before)
+                .filter((e) => ["join", "reset", "init"].includes(e.what)),
+        ).toEqual([]);
     });
 
     it.each([
@@ -177,10 +189,9 @@ describe("the lifecycle simulation, external etcd", () => {
     });
 
     // Today nothing re-renders an API server's --etcd-servers after kubeadm wrote it, so replacing
-    // every member one run at a time leaves each API server naming only addresses that are gone
-    // (README, Day 2: roll the control-plane nodes). The member step's reconfiguration, being built
-    // now, will re-render them; this case then passes and loses its `failing`.
-    it.failing("after every etcd member is replaced one run at a time, each API server names only live members", async () => {
+    // every member one run at a time would leave each API server naming only addresses that are gone;
+    // the member steps re-render them from the ClusterConfiguration each time it changes.
+    it("after every etcd member is replaced one run at a time, each API server names only live members", async () => {
         const sim = await liveCluster();
         for (const index of [0, 1, 2]) {
             const result = await up(sim, [ETCD(index)]);

@@ -195,8 +195,8 @@ describe.each([
 
     it("gives every remote step a short dial limit (long only for the boot wait), a trigger, and no delete command", () => {
         const commands = run.ofType(COMMAND);
-        // Per node: prepared, pki, member, etcd backup; then cluster-init, membership and the API gate.
-        expect(commands).toHaveLength(3 * 4 + 3);
+        // Per node: prepared, pki, member, etcd backup, certificate renewal; then cluster-init, membership and the API gate.
+        expect(commands).toHaveLength(3 * 5 + 3);
         for (const c of commands) {
             // In preview the connection waits on the node's address, so it is unknown as a whole.
             if (preview) expect(c.inputs.connection).toBe(UNKNOWN);

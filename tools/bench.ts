@@ -1,7 +1,9 @@
 /**
  * Benchmark: how long the program takes to evaluate (under the offline engine, with certificate
  * issuance) for 3, 5 and 7 control-plane nodes in both etcd topologies, how many resources it
- * declares, and how many remote-command stages the bootstrap runs one after another.
+ * declares, how many remote-command stages the bootstrap runs one after another, and how many an
+ * upgrade of the Kubernetes minor (1.33 to 1.34) runs one after another on a live cluster: the
+ * commands whose inputs change, each node's member step gated on the one before.
  *
  *   npm run bench [-- --runs 5]
  *
@@ -9,7 +11,7 @@
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { resetState, runProgram } from "./offline/engine";
+import { ProgramRun, resetState, runProgram } from "./offline/engine";
 import { COMMAND_TYPE, criticalPath } from "./offline/graph";
 
 /** A fresh module registry for each run, so each run builds its own Pulumi runtime and program. */
@@ -18,6 +20,18 @@ function freshModules(load: () => void): void {
         if (!key.includes("/tools/offline/")) delete require.cache[key];
     }
     load();
+}
+
+/** The remote-command stages a second `pulumi up` runs: the commands whose inputs differ from the first's. */
+function changedPath(before: ProgramRun, after: ProgramRun): number {
+    const old = new Map(before.ofType(COMMAND_TYPE).map((c) => [c.name, c]));
+    return criticalPath(after, (c) => {
+        const previous = old.get(c.name);
+        if (!previous) return true;
+        const ignored = new Set(c.options.ignoreChanges);
+        const effective = (r: typeof c) => JSON.stringify(Object.entries(r.inputs).filter(([k]) => !ignored.has(k)));
+        return effective(c) !== effective(previous);
+    });
 }
 
 function median(values: number[]): number {
@@ -31,7 +45,18 @@ async function main(): Promise<void> {
     process.setMaxListeners(0);
     const { values } = parseArgs({ options: { runs: { type: "string", default: "5" } } });
     const runs = Number(values.runs);
-    const rows: string[][] = [["topology", "control plane", "resources", "remote commands", "critical path (stages)", `median ms (of ${runs})`, "min ms"]];
+    const rows: string[][] = [
+        [
+            "topology",
+            "control plane",
+            "resources",
+            "remote commands",
+            "critical path (stages)",
+            "upgrade critical path (stages)",
+            `median ms (of ${runs})`,
+            "min ms",
+        ],
+    ];
     for (const topology of ["stacked", "external"]) {
         for (const count of [3, 5, 7]) {
             const times: number[] = [];
@@ -43,6 +68,11 @@ async function main(): Promise<void> {
                 times.push(Number(process.hrtime.bigint() - started) / 1e6);
                 summary = [String(run.resources.length), String(run.ofType(COMMAND_TYPE).length), String(criticalPath(run))];
             }
+            resetState();
+            const older = await runProgram({ controlPlaneCount: String(count), etcdTopology: topology, kubernetesVersion: "1.33" }, { isolate: freshModules });
+            // The same state (keys, certificates) as the run before, as a second `pulumi up` has.
+            const newer = await runProgram({ controlPlaneCount: String(count), etcdTopology: topology, kubernetesVersion: "1.34" }, { isolate: freshModules });
+            summary.push(String(changedPath(older, newer)));
             rows.push([topology, String(count), ...summary, median(times).toFixed(0), Math.min(...times).toFixed(0)]);
         }
     }

@@ -9,6 +9,7 @@
  * writes per node: user data, each remote step's command line in order, kubeadm documents, the PKI
  * files it receives, the etcd unit; plus the example kubeconfig and a summary.
  */
+import { X509Certificate } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -84,6 +85,8 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
     const nodeByHost = new Map(result.ofType("aws:ec2/eip:Eip").map((eip) => [eip.state.publicIp as string, String(eip.inputs.instance).replace(/-id$/, "")]));
     for (const instance of instances) write(join(instance.name, "user-data.sh"), userDataOf(result, instance));
 
+    // The earliest expiry among the certificates the program places on the nodes (CAs included).
+    let programIssued: { name: string; expires: Date } | undefined;
     const ordered = commandsInOrder(result);
     const counters = new Map<string, number>();
     const orderLines: string[] = [];
@@ -98,7 +101,13 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
         if (stdin?.includes("apiVersion: kubeadm.k8s.io/")) {
             write(join(node, "steps", `${step}.kubeadm.yaml`), stdin);
         } else if (stdin && /^0[0-7]{3} \S+ \S+$/m.test(stdin)) {
-            for (const file of pkiFiles(stdin)) write(join(node, "pki", file.path), file.content);
+            for (const file of pkiFiles(stdin)) {
+                write(join(node, "pki", file.path), file.content);
+                if (file.path.endsWith(".crt")) {
+                    const expires = new Date(new X509Certificate(file.content).validTo);
+                    if (!programIssued || expires < programIssued.expires) programIssued = { name: `${node}/${file.path}`, expires };
+                }
+            }
         } else if (stdin) {
             write(join(node, "steps", `${step}.stdin`), stdin);
         }
@@ -122,6 +131,10 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
         "",
         "nodes:",
         ...nodeLines,
+        "",
+        "certificates:",
+        `- issued by the program: earliest ${programIssued ? `${programIssued.expires.toISOString()} (${programIssued.name})` : "none placed"}; re-issued by any pulumi up in the last 30 days`,
+        `- issued by kubeadm on the nodes: ${result.outputs.certificates?.earliestExpiry ?? "a year from each node's init or join"}; the stack output certificates.earliestExpiry has it once deployed, renewed by pulumi up within certificateRenewalDays and by each node's timer within 30 days`,
         "",
         `bootstrap order (stage, step): ${criticalPath(result)} stages on the critical path`,
         ...orderLines,

@@ -1,7 +1,11 @@
 # On every control-plane node, one node at a time: make it a working member of the cluster that
 # cluster-init created, and converge when run again (create and update run this same script).
 # - A member (kubeadm finished here): wait for its API server, which may be restarting, for minutes;
-#   never reset it.
+#   never reset it. Then converge it, when it differs, to the cluster's release (kubeadm upgrade apply
+#   on the first node to find the cluster older, upgrade node on the others, kubelet drained and
+#   upgraded), to the cluster's configuration (static pods re-rendered), and renew its certificates
+#   when they expire within RENEW_WITHIN_DAYS: each change after control_plane_gate passes, and
+#   followed by it (scripts/remote/upgrade.sh, certificates.sh).
 # - kubeadm was interrupted here (the in-progress marker): reset, then join again.
 # - Anything else kubeadm left, with no marker: refuse, and say how to replace the node.
 # - A new node: join through a live API server. Stacked etcd: first remove the etcd members that are
@@ -10,13 +14,24 @@
 #   runs here: only cluster-init does, once in the cluster's life.
 # Ends gated: the local API server ready and, stacked, every etcd member healthy and voting.
 # Parameters: NODE_NAME, NODE_IP, ENDPOINT_HOST, API_SERVERS (the other planned control-plane nodes'
-# addresses), PLANNED_NODES (every planned control-plane node's name), STACKED (true|false).
-# Stdin: the JoinConfiguration (holds the bootstrap token).
-: "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}" "${PLANNED_NODES:?}" "${STACKED:?}"
+# addresses), PLANNED_NODES (every planned control-plane node's name), STACKED (true|false),
+# KUBERNETES_VERSION ("1.34" or "1.34.2"), RENEW_WITHIN_DAYS.
+# Stdin: the JoinConfiguration (holds the bootstrap token), then, from a document headed by the comment
+# "# kubeadm-ha: node configuration", this node's InitConfiguration and the ClusterConfiguration.
+: "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}" "${PLANNED_NODES:?}" "${STACKED:?}" "${KUBERNETES_VERSION:?}" "${RENEW_WITHIN_DAYS:?}"
 API_SERVERS=${API_SERVERS:-}
-join_config=$(stdin_to_private_file)
+documents=$(stdin_to_private_file)
+join_config=$(private_temp)
+node_config=$(private_temp)
 ADMIN_KUBECONFIG=""
-trap 'rm -f "$join_config" "$ADMIN_KUBECONFIG"' EXIT
+trap 'rm -f "$documents" "$join_config" "$node_config" "$ADMIN_KUBECONFIG"' EXIT
+# The document separator before the mark ends the join documents; it goes to neither file.
+awk -v join="$join_config" -v node="$node_config" '
+  held != "" { if ($0 == "# kubeadm-ha: node configuration") { into = node; held = ""; next } print held > join; held = "" }
+  $0 == "---" && !into { held = $0; next }
+  { print > (into ? into : join) }
+  END { if (held != "") print held > join }' "$documents"
+[ -s "$node_config" ] || fail "the step's input holds no node configuration"
 ETCDCTL=etcdctl_in_pod
 planned_count=$(wc -w <<<"$PLANNED_NODES")
 
@@ -30,17 +45,58 @@ gate() {
   fi
 }
 
+# A member whose release, configuration or certificates differ from the cluster's: each change
+# between two passes of the full gate (every control-plane Node and pod Ready, every etcd member
+# healthy and voting), so a node that breaks stops the run before the next node is touched.
+converge_member() {
+  local changes=()
+  plan_release "$KUBERNETES_VERSION"
+  [ -z "$UPGRADE" ] || changes+=("upgrade ($UPGRADE) to $UPGRADE_TO")
+  pin_configuration "$node_config" "$(cluster_version)"
+  if [ ! -e "$APPLIED_CONFIG" ]; then
+    # A member from before this record: what it runs is what it was built from; changes from now on apply.
+    record_configuration "$node_config"
+  elif configuration_changed "$node_config"; then
+    changes+=("configuration")
+  fi
+  local renew=false
+  if [ -z "$UPGRADE" ] && certificates_due "$RENEW_WITHIN_DAYS"; then
+    renew=true
+    changes+=("certificate renewal")
+  fi
+  [ "${#changes[@]}" -gt 0 ] || return 0
+  log "$NODE_NAME: ${changes[*]}"
+  control_plane_gate 600
+  if configuration_changed "$node_config"; then
+    # The cluster's copy first: `kubeadm upgrade` renders from it.
+    upload_configuration "$node_config"
+  fi
+  if [ -n "$UPGRADE" ]; then
+    upgrade_release
+    pin_configuration "$node_config" "$UPGRADE_TO"
+  elif configuration_changed "$node_config"; then
+    apply_configuration "$node_config"
+  fi
+  record_configuration "$node_config"
+  [ "$renew" = false ] || renew_certificates
+  control_plane_gate 600
+}
+
 if is_member; then
   log "$NODE_NAME is a control-plane member; waiting for its API server"
+  # A certificate renewal cut short leaves a component stopped: put it back first.
+  restore_held_manifests
+  wait_for_local_api 600
+  ADMIN_KUBECONFIG=$(mint_admin_kubeconfig 127.0.0.1)
   if [ "$STACKED" = true ]; then
-    wait_for_local_api 600
-    ADMIN_KUBECONFIG=$(mint_admin_kubeconfig 127.0.0.1)
     find_etcd_pod "$PLANNED_NODES"
     # A lost node's member goes before the gate, which needs every member healthy.
     remove_unplanned "$PLANNED_NODES" down
   fi
   gate
+  converge_member
   log "$NODE_NAME: member, API server ready"
+  report_certificate_expiry
   exit 0
 fi
 reset_unfinished_node "$NODE_NAME"
@@ -88,6 +144,9 @@ run_kubeadm_marked join kubeadm join --config "$join_config"
 wait_for_local_api 300
 clear_kubeadm_marker
 log "$NODE_NAME joined the control plane"
+# Its static pods were rendered from the cluster's configuration, which the member steps keep current.
+pin_configuration "$node_config" "$(cluster_version)"
+record_configuration "$node_config"
 
 if [ "$STACKED" = true ]; then
   find_etcd_pod "$PLANNED_NODES"
@@ -96,3 +155,4 @@ if [ "$STACKED" = true ]; then
 fi
 gate
 log "$NODE_NAME: member, API server ready${planned_count:+, $planned_count control-plane nodes planned}"
+report_certificate_expiry

@@ -7,7 +7,7 @@ export const COMMAND_TYPE = "command:remote:Command";
  * For each remote command, how many commands run one after another up to and including it (through
  * any resources in between). The maximum is the bootstrap's critical path in stages.
  */
-export function commandDepths(run: ProgramRun): Map<string, number> {
+export function commandDepths(run: ProgramRun, runs: (command: RecordedResource) => boolean = () => true): Map<string, number> {
     const byName = new Map<string, RecordedResource[]>();
     for (const r of run.resources) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
     const memo = new Map<string, number>();
@@ -17,7 +17,7 @@ export function commandDepths(run: ProgramRun): Map<string, number> {
         visiting.add(name);
         const nodes = byName.get(name) ?? [];
         const before = Math.max(0, ...nodes.flatMap((n) => n.dependsOn.map((d) => depthOf(d, visiting))));
-        const own = nodes.some((n) => n.type === COMMAND_TYPE) ? 1 : 0;
+        const own = nodes.some((n) => n.type === COMMAND_TYPE && runs(n)) ? 1 : 0;
         visiting.delete(name);
         memo.set(name, before + own);
         return before + own;
@@ -25,8 +25,9 @@ export function commandDepths(run: ProgramRun): Map<string, number> {
     return new Map(run.ofType(COMMAND_TYPE).map((c) => [c.name, depthOf(c.name, new Set())]));
 }
 
-export function criticalPath(run: ProgramRun): number {
-    return Math.max(0, ...commandDepths(run).values());
+/** The most remote commands that run one after another; with `runs`, counting only the commands it selects. */
+export function criticalPath(run: ProgramRun, runs?: (command: RecordedResource) => boolean): number {
+    return Math.max(0, ...commandDepths(run, runs).values());
 }
 
 /** The remote commands in the order they can run: by stage, then by name. */

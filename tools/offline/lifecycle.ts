@@ -42,7 +42,23 @@ export interface SimHost {
     /** An external member's etcd process: running, as which member, or why it stopped. */
     etcd?: { active: boolean; memberId?: string; error?: string };
     root: string;
+    /** Control-plane hosts: the Kubernetes packages installed, and which apt holds. */
+    packages?: { kubeadm: string; kubelet: string; kubectl: string };
+    held?: string[];
+    /** The kubelet release running, and the release of the control-plane pods. */
+    kubelet?: string;
+    controlPlane?: string;
+    /** The earliest expiry of the certificates kubeadm issued here (ISO 8601). */
+    certExpiry?: string;
 }
+
+/** What each minor's pkgs.k8s.io repository holds in the simulation. */
+export const RELEASES: Record<string, string[]> = {
+    "1.31": ["1.31.0", "1.31.14"],
+    "1.32": ["1.32.0", "1.32.10"],
+    "1.33": ["1.33.0", "1.33.5", "1.33.6"],
+    "1.34": ["1.34.0", "1.34.1", "1.34.2"],
+};
 
 /** A member of the external etcd cluster: name and client URL are empty until it first starts. */
 export interface ExternalMember {
@@ -68,6 +84,18 @@ export interface ClusterEvent {
         | "move-leader"
         | "restart-kube-proxy"
         | "apiserver-manifest"
+        // Releases, configuration and certificates of control-plane nodes.
+        | "upgrade-apply"
+        | "upgrade-node"
+        | "apt-install"
+        | "drain"
+        | "uncordon"
+        | "kubelet-restart"
+        | "snapshot-now"
+        | "ready-check"
+        | "upload-config"
+        | "etcd-manifest"
+        | "certs-renew"
         // External etcd: a cluster formed from an initial cluster, members added, removed, promoted,
         // each start of an etcd unit (with its error), a quorum gained, and one lost by a change.
         | "etcd-form"
@@ -83,6 +111,10 @@ export interface ClusterEvent {
     error?: string;
     /** "external" on the events of the external etcd cluster. */
     etcd?: string;
+    from?: string;
+    to?: string;
+    version?: string;
+    kind?: string;
 }
 
 export interface World {
@@ -95,11 +127,14 @@ export interface World {
         tokens: string[];
         nextId: number;
         leader?: string;
+        /** The release the cluster runs (kubeadm-config's kubernetesVersion). */
+        version?: string;
         /** The ClusterConfiguration kubeadm init stored in the cluster, which every join reads. */
         configuration?: { etcd?: { external?: { endpoints: string[] } } };
     };
     /** The external etcd cluster (empty with stacked etcd). */
     etcd: { formed: number; members: ExternalMember[]; leader?: string; nextId: number };
+    releases: Record<string, string[]>;
     events: ClusterEvent[];
 }
 
@@ -145,7 +180,13 @@ export class LifecycleSimulation {
     ) {
         mkdirSync(dir, { recursive: true });
         this.worldFile = join(dir, "world.json");
-        this.save({ hosts: {}, cluster: { inits: 0, members: [], nodes: [], tokens: [], nextId: 0 }, etcd: { formed: 0, members: [], nextId: 0 }, events: [] });
+        this.save({
+            hosts: {},
+            cluster: { inits: 0, members: [], nodes: [], tokens: [], nextId: 0 },
+            etcd: { formed: 0, members: [], nextId: 0 },
+            releases: RELEASES,
+            events: [],
+        });
     }
 
     world(): World {
@@ -201,6 +242,15 @@ export class LifecycleSimulation {
         return this.execute("probe", "create", host.id, { connection: {} }, "curl --silent --fail https://127.0.0.1:6443/readyz").status === 0;
     }
 
+    /** Time passes: every certificate kubeadm issued on the hosts is `days` closer to its expiry. */
+    age(days: number): void {
+        const world = this.world();
+        for (const host of Object.values(world.hosts)) {
+            if (host.certExpiry) host.certExpiry = new Date(Date.parse(host.certExpiry) - days * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+        }
+        this.save(world);
+    }
+
     /** Boots new instances: a prepared machine with an empty tree, and for an etcd member its etcd release. */
     private boot(run: ProgramRun): void {
         const world = this.world();
@@ -217,6 +267,15 @@ export class LifecycleSimulation {
                 symlinkSync(join(HOSTS_DIR, "model.cjs"), join(root, "usr/local/bin/etcdctl"));
             }
             writeFileSync(join(root, "var/lib/kubeadm-ha/prepared"), "prepared by the simulation\n");
+            // What prepare-node.sh installs: the release its launch template's user data names, from that minor's repository.
+            const release = role === "control-plane" ? preparedRelease(run, world.releases) : undefined;
+            if (release) {
+                mkdirSync(join(root, "etc/apt/sources.list.d"), { recursive: true });
+                writeFileSync(
+                    join(root, "etc/apt/sources.list.d/kubernetes.list"),
+                    `deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${release.minor}/deb/ /\n`,
+                );
+            }
             writeFileSync(join(root, "etc/hosts"), "127.0.0.1 localhost\n");
             mkdirSync(join(root, "etc/ssh"), { recursive: true });
             const key = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, id)]);
@@ -231,6 +290,13 @@ export class LifecycleSimulation {
                 api: false,
                 member: false,
                 root,
+                ...(release
+                    ? {
+                          packages: { kubeadm: release.version, kubelet: release.version, kubectl: release.version },
+                          held: ["kubelet", "kubeadm", "kubectl"],
+                          kubelet: release.version,
+                      }
+                    : {}),
             };
         }
         this.save(world);
@@ -262,9 +328,16 @@ export class LifecycleSimulation {
         return { step, action, host: hostId, dialSeconds: 0, status: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
     }
 
-    /** One `pulumi up`: the program's new declaration applied to the hosts. */
-    async up(config: Record<string, unknown>, options: { replace?: string[] } = {}): Promise<UpResult> {
-        const run = await this.runProgram(config, { replacements: { replace: options.replace ?? [] } });
+    /**
+     * One `pulumi up`: the program's new declaration applied to the hosts. The program reads the last
+     * successful run's outputs (its StackReference to itself); `outputs` overrides some of them, as the
+     * real outputs the simulation does not produce (what the steps printed) would be.
+     */
+    async up(config: Record<string, unknown>, options: { replace?: string[]; outputs?: Record<string, unknown> } = {}): Promise<UpResult> {
+        const run = await this.runProgram(config, {
+            replacements: { replace: options.replace ?? [] },
+            previousOutputs: { ...this.previous?.outputs, ...options.outputs },
+        });
         this.boot(run);
         const before = new Map((this.previous?.ofType(COMMAND_TYPE) ?? []).map((c) => [c.name, c]));
         const steps: StepRun[] = [];
@@ -309,6 +382,15 @@ export class LifecycleSimulation {
         }
         return { run, steps, failed, overlapping: overlappingMembershipChanges(run, this.world().events) };
     }
+}
+
+/** The release prepare-node.sh installs from the control-plane launch template's user data: the pinned patch, else the newest of the minor. */
+function preparedRelease(run: ProgramRun, releases: Record<string, string[]>): { minor: string; version: string } {
+    const template = run.ofType("aws:ec2/launchTemplate:LaunchTemplate").find((t) => /-cp$/.test(t.name))!;
+    const script = Buffer.from(template.inputs.userData, "base64").toString("utf8");
+    const minor = /^KUBERNETES_MINOR='([^']*)'$/m.exec(script)![1];
+    const patch = /^KUBERNETES_PATCH='([^']*)'$/m.exec(script)![1];
+    return { minor, version: patch || releases[minor].at(-1)! };
 }
 
 /** Commands in an order their dependencies allow (depth first, then name). */

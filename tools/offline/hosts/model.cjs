@@ -8,6 +8,12 @@
 // down, a join without its bootstrap token, an etcd change without quorum, a second learner; and it
 // records every init, join, reset and member change for the tests to judge.
 //
+// Releases: each host has the Kubernetes packages it installed (host.packages, from its launch
+// template's user data at boot, then apt-get from the pkgs.k8s.io repository its sources list names,
+// world.releases listing what each minor's repository holds), the kubelet it runs (host.kubelet), and
+// the release of its control-plane pods (host.controlPlane); the cluster runs cluster.version, which
+// init sets and `kubeadm upgrade apply` moves, one minor at a time, never past kubeadm's own release.
+//
 // Two etcd clusters can exist: the stacked one (world.cluster.members, one member per control-plane
 // node, reached through `kubectl exec etcd-<node> -- etcdctl`), and the external one (world.etcd, one
 // member per etcd host, reached by etcdctl on an etcd host and run by the host's etcd unit).
@@ -68,6 +74,8 @@ const cluster = world.cluster;
  */
 function apiUp(h) {
     if (!h || !h.alive || !h.api) return false;
+    // A manifest moved out of the kubelet's directory (a restart): the pod is stopped.
+    if (readHostFile(h, "etc/kubernetes/manifests/kube-apiserver.yaml") === undefined) return false;
     const servers = apiServerEtcdServers(h);
     if (servers.length === 0 || servers.every((s) => /\/\/127\.0\.0\.1:/.test(s))) return true;
     return etcdHasQuorum() && servers.some((s) => etcdMemberUp(externalMemberByClientUrl(s)));
@@ -102,12 +110,41 @@ function becomeControlPlane(h, stacked) {
     writeFile("etc/kubernetes/kubelet.conf", "kubelet\n");
     writeFile("etc/kubernetes/admin.conf", "admin\n");
     writeFile("etc/kubernetes/manifests/kube-apiserver.yaml", renderApiServerManifest(h, etcdServersOf(cluster.configuration)));
+    renderOtherManifests(h, cluster.configuration, stacked);
     h.api = true;
+    h.controlPlane = cluster.version;
+    h.certExpiry = aYearFromNow();
     // A stacked etcd member runs here too.
     h.member = stacked;
     if (!cluster.nodes.includes(h.name)) cluster.nodes.push(h.name);
     startKubeProxy(h);
 }
+/** The controller-manager, scheduler and (stacked) etcd manifests, with the flags the tests read. */
+function renderOtherManifests(h, configuration, stacked) {
+    const extra = (component) => (configuration?.[component]?.extraArgs ?? []).map((a) => `    - --${a.name}=${a.value}\n`).join("");
+    writeFile("etc/kubernetes/manifests/kube-controller-manager.yaml", `kind: Pod\n# kube-controller-manager\n${extra("controllerManager")}`);
+    writeFile("etc/kubernetes/manifests/kube-scheduler.yaml", `kind: Pod\n# kube-scheduler\n${extra("scheduler")}`);
+    if (stacked) {
+        const etcdArgs = (configuration?.etcd?.local?.extraArgs ?? []).map((a) => `    - --${a.name}=${a.value}\n`).join("");
+        writeFile("etc/kubernetes/manifests/etcd.yaml", `kind: Pod\n# etcd\n${etcdArgs}`);
+    }
+}
+function aYearFromNow() {
+    return new Date(Date.now() + 365 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+/** "1.34.2" from "v1.34.2"; "stable-1.34" resolves to the newest release of that minor's repository. */
+function resolveVersion(label) {
+    const stable = /^stable-(\d+\.\d+)$/.exec(label);
+    if (stable) return world.releases[stable[1]].at(-1);
+    return label.replace(/^v/, "");
+}
+const minorNumber = (v) => Number(v.split(".")[1]);
+function compareVersions(a, b) {
+    const [x, y] = [a, b].map((v) => v.split(".").map(Number));
+    for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return 0;
+}
+
 /** The kubelet copies the node's /etc/hosts into a host-network pod when it starts it. */
 function startKubeProxy(h) {
     const hosts = fs.existsSync(path.join(h.root, "etc/hosts")) ? fs.readFileSync(path.join(h.root, "etc/hosts"), "utf8") : "";
@@ -140,6 +177,14 @@ function kubeadm() {
     if (command === "init") return kubeadmInit();
     if (command === "join") return kubeadmJoin();
     if (command === "reset") return kubeadmReset();
+    if (command === "upgrade" && sub === "apply") return kubeadmUpgradeApply();
+    if (command === "upgrade" && sub === "node") return kubeadmUpgradeNode();
+    if (command === "certs" && sub === "check-expiration") return kubeadmCertsCheck();
+    if (command === "certs" && sub === "renew") {
+        host.certExpiry = aYearFromNow();
+        event("certs-renew");
+        return exit(0);
+    }
     if (command === "token" && sub === "list") return exit(0, cluster.tokens.map((t) => `${t.split(".")[0]}.<redacted> 1h\n`).join(""));
     if (command === "token" && sub === "create") {
         cluster.tokens.push(args[2]);
@@ -164,6 +209,9 @@ function kubeadmInit() {
     event("init");
     if (cluster.members.length > 0 || cluster.inits > 0) event("second-init");
     cluster.inits += 1;
+    // kubeadm resolves a label to a release and keeps that in the cluster's configuration.
+    cluster.version = resolveVersion(configuration.kubernetesVersion);
+    configuration.kubernetesVersion = `v${cluster.version}`;
     cluster.configuration = configuration;
     cluster.members = isExternal(configuration) ? [] : [{ id: nextId(), name: host.name, learner: false }];
     cluster.nodes = [];
@@ -214,17 +262,74 @@ function kubeadmInitPhase() {
     const [, , phase, what] = args;
     const configuration = clusterConfigurationIn(fs.readFileSync(option("--config"), "utf8"));
     if (!configuration) return exit(1, "", "no ClusterConfiguration in --config\n");
+    if (configuration.kubernetesVersion !== `v${cluster.version}`) {
+        // Not kubeadm's refusal, the model's: a phase that renders another release than the cluster runs.
+        return exit(1, "", `model: ${phase} rendered for ${configuration.kubernetesVersion}, the cluster runs v${cluster.version}\n`);
+    }
     if (phase === "control-plane" && (what === "apiserver" || what === "all")) {
         writeFile("etc/kubernetes/manifests/kube-apiserver.yaml", renderApiServerManifest(host, etcdServersOf(configuration)));
+        if (what === "all") renderOtherManifests(host, configuration, false);
         event("apiserver-manifest", { etcdServers: etcdServersOf(configuration) });
+        return exit(0);
+    }
+    if (phase === "etcd" && what === "local") {
+        if (isExternal(configuration)) return exit(1, "", "etcd local: the configuration names external etcd\n");
+        renderOtherManifests(host, configuration, true);
+        event("etcd-manifest");
         return exit(0);
     }
     if (phase === "upload-config" && what === "kubeadm") {
         if (!Object.values(world.hosts).some(apiUp)) return exit(1, "", "error uploading the kubeadm ClusterConfiguration: the API server is unreachable\n");
         cluster.configuration = configuration;
+        event("upload-config");
         return exit(0);
     }
     return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+/**
+ * kubeadm upgrade apply vX: refuses a release newer than the kubeadm that runs it, more than one minor
+ * ahead of the cluster, or older than it; its preflight needs every control-plane node Ready (here:
+ * its API server up). It moves the cluster's release, re-renders this node's control plane and renews
+ * this node's certificates.
+ */
+function kubeadmUpgradeApply() {
+    const target = args[2].replace(/^v/, "");
+    if (!args.includes("--yes") && !args.includes("-y")) return exit(1, "", "upgrade apply asks for confirmation; the step has no terminal\n");
+    if (compareVersions(target, host.packages.kubeadm) > 0)
+        return exit(1, "", `Specified version to upgrade to "v${target}" is higher than the kubeadm version "v${host.packages.kubeadm}"\n`);
+    if (compareVersions(target, cluster.version) < 0) return exit(1, "", `Specified version to upgrade to "v${target}" is lower than the cluster version\n`);
+    if (minorNumber(target) - minorNumber(cluster.version) > 1)
+        return exit(1, "", `Specified version to upgrade to "v${target}" is too high; kubeadm can upgrade only 1 minor version at a time\n`);
+    const notReady = cluster.nodes.filter((n) => !apiUp(hostByName(n)));
+    if (notReady.length > 0) return exit(1, "", `[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: ${notReady.join(",")}\n`);
+    event("upgrade-apply", { from: cluster.version, to: target });
+    cluster.version = target;
+    cluster.configuration = { ...cluster.configuration, kubernetesVersion: `v${target}` };
+    host.controlPlane = target;
+    host.certExpiry = aYearFromNow();
+    return exit(0);
+}
+
+/** kubeadm upgrade node: this node's control plane to the cluster's release, with kubeadm of that release or newer. */
+function kubeadmUpgradeNode() {
+    if (compareVersions(host.packages.kubeadm, cluster.version) < 0)
+        return exit(1, "", `the kubeadm version v${host.packages.kubeadm} is older than the cluster's v${cluster.version}\n`);
+    event("upgrade-node", { from: host.controlPlane, to: cluster.version });
+    host.controlPlane = cluster.version;
+    host.certExpiry = aYearFromNow();
+    return exit(0);
+}
+
+/** kubeadm certs check-expiration -o json: output.kubeadm.k8s.io/v1alpha3 CertificateExpirationInfo. */
+function kubeadmCertsCheck() {
+    const names = ["admin.conf", "apiserver-kubelet-client", "controller-manager.conf", "front-proxy-client", "scheduler.conf"];
+    const certificates = names.map((name) => ({ name, expirationDate: host.certExpiry, residualTime: 0, externallyManaged: false, missing: false }));
+    certificates.push({ name: "super-admin.conf", expirationDate: null, residualTime: 0, externallyManaged: false, missing: true });
+    return exit(
+        0,
+        JSON.stringify({ kind: "CertificateExpirationInfo", apiVersion: "output.kubeadm.k8s.io/v1alpha3", certificates, certificateAuthorities: [] }),
+    );
 }
 
 function tokenOf(file) {
@@ -256,8 +361,25 @@ function kubectl() {
         else if (!args[i].startsWith("-")) positional.push(args[i]);
     }
     const [verb, kind, name] = positional;
+    const output = option("-o") ?? "";
+    if (verb === "get" && kind === "configmap" && name === "kubeadm-config") {
+        const yaml = require("yaml");
+        return exit(0, yaml.stringify({ ...cluster.configuration, kubernetesVersion: `v${cluster.version}` }));
+    }
+    if (verb === "get" && output.includes("conditions")) {
+        // Readiness, as control_plane_gate reads it: a node is Ready when its kubelet and API server
+        // run; its control-plane pods when their manifests are in place.
+        event("ready-check", { kind });
+        const ready = (n) => (apiUp(hostByName(n)) ? "True" : "False");
+        if (kind === "nodes") return exit(0, cluster.nodes.map((n) => `${n} ${ready(n)}\n`).join(""));
+        return exit(0, cluster.nodes.map((n) => `kube-apiserver-${n} ${ready(n)}\n`).join(""));
+    }
     if (verb === "get" && kind === "pods") return exit(0, cluster.members.map((m) => `pod/etcd-${m.name}\n`).join(""));
     if (verb === "get" && kind === "nodes") return exit(0, cluster.nodes.map((n) => `node/${n}\n`).join(""));
+    if (verb === "drain" || verb === "uncordon") {
+        event(verb, { node: kind });
+        return exit(0);
+    }
     if (verb === "delete" && kind === "node") {
         cluster.nodes = cluster.nodes.filter((n) => n !== name);
         event("delete-node", { node: name });
@@ -590,6 +712,17 @@ function startEtcd(h) {
 function systemctl() {
     const words = args.filter((a) => !a.startsWith("-"));
     const [verb, unit] = words;
+    if (verb === "restart" && /^kubelet(\.service)?$/.test(unit)) {
+        host.kubelet = host.packages.kubelet;
+        event("kubelet-restart", { version: host.kubelet });
+        return exit(0);
+    }
+    if (verb === "start" && unit === "kubeadm-ha-etcd-snapshot-now.service") {
+        // The backup program's "now": a snapshot needs a member with quorum behind it.
+        if (!(host.role === "etcd" ? etcdHasQuorum() : hasQuorum())) return exit(1, "", "Job for kubeadm-ha-etcd-snapshot-now.service failed\n");
+        event("snapshot-now");
+        return exit(0);
+    }
     if (!/^etcd(\.service)?$/.test(unit ?? "")) return exit(0);
     host.etcd ??= { active: false };
     if (verb === "is-active") return exit(host.etcd.active ? 0 : 3, args.includes("--quiet") ? "" : host.etcd.active ? "active\n" : "activating\n");
@@ -615,6 +748,63 @@ function systemctl() {
     }
     if (["enable", "disable", "daemon-reload"].includes(verb)) return exit(0);
     return exit(2, "", `systemctl stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+// --- packages ------------------------------------------------------------------------------------
+
+/** The minor whose pkgs.k8s.io repository the host's sources list names. */
+function repositoryMinor() {
+    const list = readHostFile(host, "etc/apt/sources.list.d/kubernetes.list") ?? "";
+    return /core:\/stable:\/v(\d+\.\d+)\/deb/.exec(list)?.[1];
+}
+function aptWords() {
+    const words = [];
+    for (let i = 0; i < args.length; i++) {
+        if (args[i] === "-o") i++;
+        else if (!args[i].startsWith("-")) words.push(args[i]);
+    }
+    return words;
+}
+/** apt-get update and install: a pinned "pkg=1.34.2-*" comes from the repository of its minor; held packages are not changed. */
+function aptGet() {
+    const [verb, ...packages] = aptWords();
+    if (verb === "update") return exit(0);
+    if (verb !== "install") return exit(2, "", `apt-get stand-in: unsupported ${args.join(" ")}\n`);
+    const minor = repositoryMinor();
+    for (const spec of packages) {
+        const [pkg, pattern] = spec.split("=");
+        const version = pattern?.replace(/-\*$/, "");
+        if (!version || !(world.releases[minor] ?? []).includes(version)) return exit(100, "", `E: Version '${pattern}' for '${pkg}' was not found\n`);
+        if ((host.held ?? []).includes(pkg) && host.packages[pkg] !== version)
+            return exit(100, "", "E: Held packages were changed and -y was used without --allow-change-held-packages.\n");
+    }
+    for (const spec of packages) {
+        const [pkg, pattern] = spec.split("=");
+        host.packages[pkg] = pattern.replace(/-\*$/, "");
+    }
+    event("apt-install", { packages });
+    return exit(0);
+}
+function aptMark() {
+    const [verb, ...packages] = aptWords();
+    host.held = verb === "hold" ? [...new Set([...(host.held ?? []), ...packages])] : (host.held ?? []).filter((p) => !packages.includes(p));
+    return exit(0);
+}
+function aptCache() {
+    const minor = repositoryMinor();
+    return exit(
+        0,
+        [...(world.releases[minor] ?? [])]
+            .reverse()
+            .map((v) => `   kubeadm | ${v}-1.1 | https://pkgs.k8s.io/core:/stable:/v${minor}/deb  Packages\n`)
+            .join(""),
+    );
+}
+/** crictl ps --name ^x$ --state running -q: a static pod runs while its manifest is in the kubelet's directory. */
+function crictl() {
+    const name = (option("--name") ?? "").replace(/^\^|\$$/g, "");
+    const running = host.alive && readHostFile(host, `etc/kubernetes/manifests/${name}.yaml`) !== undefined;
+    return exit(0, running ? `${name}-container-id\n` : "");
 }
 
 // --- network -------------------------------------------------------------------------------------
@@ -651,6 +841,21 @@ switch (tool) {
         break;
     case "curl":
         curl();
+        break;
+    case "kubelet":
+        exit(0, `Kubernetes v${host.kubelet}\n`);
+        break;
+    case "apt-get":
+        aptGet();
+        break;
+    case "apt-mark":
+        aptMark();
+        break;
+    case "apt-cache":
+        aptCache();
+        break;
+    case "crictl":
+        crictl();
         break;
     default:
         exit(0);
