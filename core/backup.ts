@@ -120,21 +120,26 @@ export const BACKUP_TIMER = [
     "",
 ].join("\n");
 
+/** A oneshot run of the backup program in `mode` that needs the network (S3, IMDS). */
+function networkedBackupService(description: string, mode: string): string {
+    return [
+        "[Unit]",
+        `Description=${description}`,
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "EnvironmentFile=/etc/kubeadm-ha/etcd-backup.env",
+        `ExecStart=/usr/local/sbin/kubeadm-ha-etcd-backup ${mode}`,
+        // A hung upload must not block the next slot (or a step) forever; curl gives up after 30 minutes too.
+        "TimeoutStartSec=40min",
+        "",
+    ].join("\n");
+}
+
 /** Every interval on every member; the program acts only where the member leads etcd. */
-export const UPLOAD_SERVICE = [
-    "[Unit]",
-    "Description=kubeadm-ha etcd snapshot upload to S3 (the etcd leader uploads)",
-    "After=network-online.target",
-    "Wants=network-online.target",
-    "",
-    "[Service]",
-    "Type=oneshot",
-    "EnvironmentFile=/etc/kubeadm-ha/etcd-backup.env",
-    "ExecStart=/usr/local/sbin/kubeadm-ha-etcd-backup upload",
-    // A hung upload must not block the next slot forever; curl gives up after 30 minutes too.
-    "TimeoutStartSec=40min",
-    "",
-].join("\n");
+export const UPLOAD_SERVICE = networkedBackupService("kubeadm-ha etcd snapshot upload to S3 (the etcd leader uploads)", "upload");
 
 /** Wall-clock slots, the same on every member, so the leader of that moment is the one that acts. */
 export function uploadTimer(interval: BackupInterval): string {
@@ -160,19 +165,7 @@ export function uploadTimer(interval: BackupInterval): string {
  * settings and leave its output in the journal; `systemctl start` of a oneshot unit waits for it and
  * fails when it fails.
  */
-export const SNAPSHOT_NOW_SERVICE = [
-    "[Unit]",
-    "Description=kubeadm-ha etcd snapshot uploaded to S3 now (before a risky change)",
-    "After=network-online.target",
-    "Wants=network-online.target",
-    "",
-    "[Service]",
-    "Type=oneshot",
-    "EnvironmentFile=/etc/kubeadm-ha/etcd-backup.env",
-    "ExecStart=/usr/local/sbin/kubeadm-ha-etcd-backup now",
-    "TimeoutStartSec=40min",
-    "",
-].join("\n");
+export const SNAPSHOT_NOW_SERVICE = networkedBackupService("kubeadm-ha etcd snapshot uploaded to S3 now (before a risky change)", "now");
 
 export const ETCD_SNAPSHOT_NOW_COMMAND = "systemctl start kubeadm-ha-etcd-snapshot-now.service";
 

@@ -223,16 +223,6 @@ describe("the certificate renewal program and its install step", () => {
         expect(shellcheck(renderStepScript("cert-renewal-install", { RENEWAL_PROGRAM: "x", RENEWAL_ENV: "x", RENEWAL_SERVICE: "x", RENEWAL_TIMER: "x" }))).toBe(
             "",
         );
-        const member = renderStepScript("kubeadm-control-plane", {
-            NODE_NAME: "ip-10-0-0-10.ec2.internal",
-            NODE_IP: "10.0.0.10",
-            ENDPOINT_HOST: "api.example",
-            API_SERVERS: "10.0.16.11 10.0.32.12",
-            PLANNED_NODES: "ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal ip-10-0-32-12.ec2.internal",
-            STACKED: "true",
-        });
-        expect(member).toContain("renew_certificates() {");
-        expect(shellcheck(member)).toBe("");
     });
 
     it("export the expiry where the node exporter's textfile collector reads, with windows that nest", () => {

@@ -29,6 +29,8 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
             API_SERVERS: "10.0.16.11 10.0.32.12",
             PLANNED_NODES: "ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal ip-10-0-32-12.ec2.internal",
             STACKED: "true",
+            KUBERNETES_VERSION: "1.34",
+            RENEW_WITHIN_DAYS: "60",
         },
     ],
     ["cluster-init", { NODE_NAME: "ip-10-0-0-10.ec2.internal", NODE_IP: "10.0.0.10", ENDPOINT_HOST: "api.example", API_SERVERS: "10.0.16.11 10.0.32.12" }],
