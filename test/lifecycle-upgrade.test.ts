@@ -87,6 +87,20 @@ describe("upgrades under pulumi up", () => {
         expect(eventsSince(sim, since)).toEqual([]);
     });
 
+    it("a node refuses a skipped minor by itself, before apt is touched, when the stack's record disagrees with the cluster", async () => {
+        const sim = await liveCluster({ kubernetesVersion: "1.32" });
+        const first = await sim.up({ kubernetesVersion: "1.32" });
+        // A record that says 1.33 (an update that failed after recording it): the program's check passes 1.33 → 1.34.
+        const record = { ...first.run.outputs.lifecycle, kubernetesVersion: "1.33" };
+        const since = sim.world().events.length;
+        const result = await sim.up({ kubernetesVersion: "1.34" }, { outputs: { lifecycle: record } });
+        expect(result.failed?.step).toBe(`${CP(0)}-member`);
+        expect(result.failed?.output).toContain(
+            "the cluster runs 1.32.10 and 1.34.0 was asked for: kubeadm upgrades one minor at a time; upgrade to 1.33 first",
+        );
+        expect(eventsSince(sim, since).filter((e) => ["apt-install", "snapshot-now", "drain"].includes(e.what) || e.what.startsWith("upgrade-"))).toEqual([]);
+    });
+
     it("a node replaced after the upgrade installs the cluster's release and joins without an upgrade of its own", async () => {
         const sim = await liveCluster({ kubernetesVersion: "1.33" });
         expectSafe(sim, await sim.up({ kubernetesVersion: "1.34" }));

@@ -12,7 +12,7 @@ import {
     shellQuote,
 } from "../core/scripts";
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PkiFile, renderPkiBundle } from "../core/pki";
 import { shellcheck, tempDir } from "./tools";
@@ -118,6 +118,32 @@ describe("remote steps, run for real in a scratch directory", () => {
         const result = run(renderStepScript("place-pki", params), renderPkiBundle([{ path: "../../etc/passwd", mode: "0644", content: "x" }]));
         expect(result.status).toBe(1);
         expect(result.stderr).toContain("refusing path '../../etc/passwd'");
+    });
+
+    it('cluster-init refuses when a peer neither answers nor refuses on 6443: a timeout is not "no cluster"', () => {
+        const { dir, params } = scratch();
+        // Stand-ins: curl times out (28) for 10.0.32.12 and is refused (7) elsewhere; kubeadm records its calls.
+        const bin = join(dir, "bin");
+        mkdirSync(bin);
+        writeFileSync(join(bin, "curl"), '#!/bin/bash\ncase "$*" in *10.0.32.12*) exit 28 ;; *) exit 7 ;; esac\n', { mode: 0o755 });
+        writeFileSync(join(bin, "kubeadm"), `#!/bin/bash\necho "$*" >>"${join(dir, "kubeadm.calls")}"\n`, { mode: 0o755 });
+        mkdirSync(join(dir, "etc/kubeadm-ha/pki"), { recursive: true });
+        const script = renderStepScript("cluster-init", {
+            ...params,
+            NODE_NAME: "cp-0",
+            NODE_IP: "10.0.0.10",
+            ENDPOINT_HOST: "api.example",
+            API_SERVERS: "10.0.16.11 10.0.32.12",
+        });
+        const result = spawnSync("bash", ["-c", script], {
+            input: "kind: InitConfiguration\n",
+            encoding: "utf8",
+            // Sleeping advances bash's clock, as in the lifecycle simulation: five minutes of polls take no time.
+            env: { ...process.env, KUBEADM_HA_ROOT: root, PATH: `${bin}:${process.env.PATH}`, BASH_ENV: join(__dirname, "../tools/offline/hosts/bash-env.sh") },
+        });
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain("10.0.32.12:6443 neither answered nor refused for 5 minutes; refusing to decide on a guess whether a cluster exists");
+        expect(existsSync(join(dir, "kubeadm.calls"))).toBe(false);
     });
 
     it("shows a failed command's log with tokens and keys redacted", () => {

@@ -210,7 +210,8 @@ control_plane_gate() {
   done
   if [ "${STACKED:-false}" = true ]; then
     ETCDCTL=etcdctl_in_pod
-    find_etcd_pod "$(hostname)"
+    # This node's etcd pod first: its name is the node's, the EC2 private DNS name (hostname -f).
+    find_etcd_pod "${NODE_NAME:-$(hostname -f)}"
     local table
     while true; do
       table=$(current_member_table 2>/dev/null || true)

@@ -27,8 +27,9 @@ fi
 reset_unfinished_node "$NODE_NAME"
 restore_pki
 
-if answering=$(a_cluster_answers "$API_SERVERS"); then
-  fail "a server answers on $answering:6443 (another control-plane node): a cluster may already exist, so kubeadm init is refused. Bring that node back, or rebuild the stack from a backup"
+cluster_exists "$API_SERVERS" 6443
+if [ "$CLUSTER_EXISTS" = yes ]; then
+  fail "a server answers on $CLUSTER_AT:6443 (another control-plane node): a cluster may already exist, so kubeadm init is refused. Bring that node back, or rebuild the stack from a backup"
 fi
 if [ -n "$RESTORE_FROM" ]; then
   [ -e "$ETCD_RESTORED_MARKER" ] ||

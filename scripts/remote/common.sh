@@ -124,10 +124,10 @@ probe_port() {
   esac
 }
 
-# Whether a cluster may exist: true (and prints the address) when any of the addresses $1 answers on
-# port $2 (default 6443, the API servers; 2379 for etcd members); false when every one refuses the
-# connection. An address that neither answers nor refuses for 5 minutes fails the step: a timeout is
-# not "no".
+# Whether a cluster may exist, asked of the addresses $1 on port $2 (default 6443, the API servers;
+# 2379 for etcd members): 0 (and prints the address) when any answers; 1 when every one refuses the
+# connection; 2 (and prints the address) when one neither answers nor refuses for 5 minutes, which
+# says nothing. Callers branch on all three (cluster_exists): a timeout is not "no".
 a_cluster_answers() {
   local ip deadline result port=${2:-6443}
   for ip in $1; do
@@ -142,11 +142,27 @@ a_cluster_answers() {
           return 0
           ;;
       esac
-      [ "$SECONDS" -lt "$deadline" ] || fail "$ip:$port neither answered nor refused for 5 minutes; refusing to decide on a guess whether a cluster exists"
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        printf '%s' "$ip"
+        return 2
+      fi
       sleep 5
     done
   done
   return 1
+}
+
+# Sets CLUSTER_EXISTS to "yes" (a cluster answers at $CLUSTER_AT) or "no" (every address refused),
+# asking a_cluster_answers's addresses and port; a timeout fails the step, so no caller ever decides
+# on one. Called as a command, never in $(...), where a failure would only end the subshell.
+cluster_exists() {
+  local status=0
+  CLUSTER_AT=$(a_cluster_answers "$@") || status=$?
+  case $status in
+    0) CLUSTER_EXISTS=yes ;;
+    1) CLUSTER_EXISTS=no ;;
+    *) fail "$CLUSTER_AT:${2:-6443} neither answered nor refused for 5 minutes; refusing to decide on a guess whether a cluster exists" ;;
+  esac
 }
 
 # Runs kubeadm init or join ($2...) under the in-progress marker, logged as $1.

@@ -14,13 +14,19 @@ export RESTORE_BUCKET RESTORE_KEY RESTORE_REGION MEMBER_NAME MEMBER_PEER_URL INI
 export DATA_OWNER="${DATA_OWNER:-}" CLUSTER_ENV_FILE="${CLUSTER_ENV_FILE:-}"
 export ETCD_VERSION="${ETCD_VERSION:-}" ETCD_SHA256_AMD64="${ETCD_SHA256_AMD64:-}" ETCD_SHA256_ARM64="${ETCD_SHA256_ARM64:-}"
 export RESTORE_MARKER=$ETCD_RESTORED_MARKER
-if [ -n "${API_SERVERS:-}" ] && answering=$(a_cluster_answers "$API_SERVERS" 6443); then
-  log "a cluster answers at $answering:6443; $MEMBER_NAME joins it, nothing is restored"
-  exit 0
+if [ -n "${API_SERVERS:-}" ]; then
+  cluster_exists "$API_SERVERS" 6443
+  if [ "$CLUSTER_EXISTS" = yes ]; then
+    log "a cluster answers at $CLUSTER_AT:6443; $MEMBER_NAME joins it, nothing is restored"
+    exit 0
+  fi
 fi
-if [ -n "${ETCD_PEERS:-}" ] && answering=$(a_cluster_answers "$ETCD_PEERS" 2379); then
-  log "an etcd member answers at $answering:2379; $MEMBER_NAME joins its cluster, nothing is restored"
-  exit 0
+if [ -n "${ETCD_PEERS:-}" ]; then
+  cluster_exists "$ETCD_PEERS" 2379
+  if [ "$CLUSTER_EXISTS" = yes ]; then
+    log "an etcd member answers at $CLUSTER_AT:2379; $MEMBER_NAME joins its cluster, nothing is restored"
+    exit 0
+  fi
 fi
 restore_program=$(mktemp)
 trap 'rm -f "$restore_program"' EXIT

@@ -52,7 +52,9 @@ converge_member() {
   local changes=()
   plan_release "$KUBERNETES_VERSION"
   [ -z "$UPGRADE" ] || changes+=("upgrade ($UPGRADE) to $UPGRADE_TO")
-  pin_configuration "$node_config" "$(cluster_version)"
+  local running
+  running=$(cluster_version)
+  pin_configuration "$node_config" "$running"
   if [ ! -e "$APPLIED_CONFIG" ]; then
     # A member from before this record: what it runs is what it was built from; changes from now on apply.
     record_configuration "$node_config"
@@ -145,7 +147,8 @@ wait_for_local_api 300
 clear_kubeadm_marker
 log "$NODE_NAME joined the control plane"
 # Its static pods were rendered from the cluster's configuration, which the member steps keep current.
-pin_configuration "$node_config" "$(cluster_version)"
+joined_version=$(cluster_version)
+pin_configuration "$node_config" "$joined_version"
 record_configuration "$node_config"
 
 if [ "$STACKED" = true ]; then

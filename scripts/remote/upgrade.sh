@@ -4,7 +4,9 @@
 # steps run one node at a time, each gated before and after. Needs ADMIN_KUBECONFIG, NODE_NAME,
 # STACKED, and the rules of members.sh and certificates.sh.
 
-APT=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
+# Held packages are changed deliberately (unhold, install, hold); a changed configuration file of a
+# package keeps the node's copy instead of asking a terminal the step does not have.
+APT=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 -o Dpkg::Options::=--force-confold)
 KUBERNETES_APT_LIST=$ROOT/etc/apt/sources.list.d/kubernetes.list
 # Records the configuration this node's static pods were last rendered from: the SHA-256 of its
 # documents without the release, which upgrades move (and re-render for) on their own.
@@ -71,7 +73,14 @@ install_release() {
 # The kubelet's half of an upgrade to $1: drain, new kubelet and kubectl, restart, uncordon.
 upgrade_kubelet() {
   log "draining $NODE_NAME"
-  run_logged drain kubectl --kubeconfig "$ADMIN_KUBECONFIG" drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout=600s
+  # kubectl drain cordons first: a drain that fails (a PodDisruptionBudget, a timeout) must not leave
+  # the node cordoned with nothing to uncordon it.
+  if ! kubectl --kubeconfig "$ADMIN_KUBECONFIG" drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout=600s >>"$LOG_DIR/drain.log" 2>&1; then
+    kubectl --kubeconfig "$ADMIN_KUBECONFIG" uncordon "$NODE_NAME" >>"$LOG_DIR/drain.log" 2>&1 || true
+    printf '[kubeadm-ha] ERROR: draining %s failed; it is uncordoned and not upgraded. Last lines of %s:\n' "$NODE_NAME" "$LOG_DIR/drain.log" >&2
+    redacted_tail "$LOG_DIR/drain.log"
+    exit 1
+  fi
   install_release "$1" kubelet kubectl
   run_logged daemon-reload systemctl daemon-reload
   run_logged kubelet-restart systemctl restart kubelet
@@ -92,6 +101,17 @@ snapshot_before() {
   fi
 }
 
+# kubeadm upgrades one minor at a time and never down (the program refuses both from its own record
+# before any resource; this is the node's own check, against the release the cluster really runs,
+# before apt is touched).
+refuse_unsupported_upgrade() {
+  local running_minor wanted_minor
+  running_minor=$(minor_of "$1" | cut -d. -f2)
+  wanted_minor=$(minor_of "$2" | cut -d. -f2)
+  [ "$wanted_minor" -le $((running_minor + 1)) ] ||
+    fail "the cluster runs $1 and $2 was asked for: kubeadm upgrades one minor at a time; upgrade to $(minor_of "$1" | cut -d. -f1).$((running_minor + 1)) first"
+}
+
 # What this node needs to reach release $1 ("1.34": the newest patch of that minor, unless the cluster
 # runs the minor already; "1.34.2": that release). Sets UPGRADE to "apply" (the cluster is older: this
 # node, the first to find it so, runs `kubeadm upgrade apply`), "node" (the cluster was upgraded, this
@@ -104,15 +124,20 @@ plan_release() {
   UPGRADE_TO=""
   if [[ "$wanted" =~ ^[0-9]+\.[0-9]+$ ]]; then
     # A minor: any patch of it will do; only an older minor moves.
-    if [ "$(minor_of "$running")" = "$wanted" ] || ! older_than "$running" "$wanted.0"; then
+    if [ "$(minor_of "$running")" = "$wanted" ]; then
       target=""
-    else
+    elif older_than "$running" "$wanted.0"; then
+      refuse_unsupported_upgrade "$running" "$wanted.0"
       use_kubernetes_repository "$wanted"
-      target=$(newest_release "$wanted")
-      [ -n "$target" ] || fail "the pkgs.k8s.io repository of $wanted lists no kubeadm release"
+      target=$(newest_release "$wanted") || fail "the pkgs.k8s.io repository of $wanted lists no kubeadm release"
+    else
+      fail "the cluster runs $running and $wanted was asked for: kubeadm has no downgrade; set kubernetesVersion to $(minor_of "$running") or later (to go back, restore a snapshot taken before the upgrade)"
     fi
   elif older_than "$running" "$wanted"; then
+    refuse_unsupported_upgrade "$running" "$wanted"
     target=$wanted
+  elif older_than "$wanted" "$running"; then
+    fail "the cluster runs $running and $wanted was asked for: kubeadm has no downgrade; set kubernetesVersion to $running or later (to go back, restore a snapshot taken before the upgrade)"
   else
     target=""
   fi
