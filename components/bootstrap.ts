@@ -7,7 +7,7 @@ import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, nodeConfigDo
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
 import { etcdRestoreParams, OffsiteBackup, restoreClusterToken, restoreId, STACKED_BACKUP_TARGET } from "../core/backup";
 import { S3Object, s3Url } from "../core/backup-settings";
-import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
+import { ETCD_BACKUP_REMOVE, peerSnapshotParams, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
 import { PlannedInstance } from "./control-plane";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile as file, prepareNode, remoteStep, SshAccess } from "./remote-step";
@@ -162,8 +162,8 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         const members: command.remote.Command[] = [];
         nodes.forEach((node, index) => {
             const params = pulumi
-                .all([node.identity, args.endpointHost, peersOf(index), plannedNodes])
-                .apply(([id, ENDPOINT_HOST, API_SERVERS, PLANNED_NODES]) => ({
+                .all([node.identity, args.endpointHost, peersOf(index), plannedNodes, args.offsite])
+                .apply(([id, ENDPOINT_HOST, API_SERVERS, PLANNED_NODES, offsite]) => ({
                     NODE_NAME: id.nodeName,
                     NODE_IP: id.nodeIp,
                     ENDPOINT_HOST,
@@ -173,6 +173,10 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
                     KUBERNETES_VERSION: args.cluster.kubernetesVersion.patch ?? args.cluster.kubernetesVersion.minor,
                     RENEW_WITHIN_DAYS: String(args.renewWithinDays),
                     ...(args.renewalRequestedFor ? { RENEWAL_REQUESTED_FOR: args.renewalRequestedFor } : {}),
+                    // Stacked: a snapshot through a live member before this node's member joins.
+                    ...(args.externalEtcd
+                        ? {}
+                        : peerSnapshotParams(STACKED_BACKUP_TARGET, args.etcdBackupRetention, { ...offsite, memberName: node.plan.name })),
                 }));
             const converge = params.apply((p) => renderRemoteCommand("kubeadm-control-plane", p));
             members.push(

@@ -5,7 +5,7 @@ import { APISERVER_ETCD_CLIENT_SPEC, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCer
 import { NodePlan } from "../core/plan";
 import { etcdRestoreParams, externalBackupTarget, OffsiteBackup, restoreClusterToken } from "../core/backup";
 import { S3Object } from "../core/backup-settings";
-import { ETCD_BACKUP_REMOVE, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
+import { ETCD_BACKUP_REMOVE, peerSnapshotParams, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
 import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile, prepareNode, remoteStep, SshAccess, StepTarget } from "./remote-step";
@@ -126,8 +126,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
             });
         }
         members.forEach(({ plan, target, identity, placed }, i) => {
-            const params = pulumi.all([identity, all]).apply(([me, members]) => ({
+            const params = pulumi.all([identity, all, args.offsite]).apply(([me, members, offsite]) => ({
                 ...ETCD_PKI,
+                // A snapshot through a live member before this one is added to the cluster (a replacement).
+                ...peerSnapshotParams(externalBackupTarget(me.ip), args.backupRetention, { ...offsite, memberName: me.name }),
                 MEMBER_NAME: me.name,
                 MEMBER_IP: me.ip,
                 INITIAL_CLUSTER: initialCluster(members),

@@ -39,6 +39,9 @@ export type RemoteStep =
 /** The steps that change or check etcd membership get its rules (scripts/remote/members.sh). */
 const USES_MEMBERSHIP_RULES: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane", "membership", "etcd-member", "etcd-health"]);
 
+/** The steps that add an etcd member, after a snapshot through a live one (scripts/remote/snapshot.sh). */
+const USES_PEER_SNAPSHOT: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane", "etcd-member"]);
+
 /** The steps that read, renew or report the certificates kubeadm issues on a node (scripts/remote/certificates.sh). */
 const USES_CERTIFICATE_FUNCTIONS: ReadonlySet<RemoteStep> = new Set<RemoteStep>(["kubeadm-control-plane"]);
 
@@ -97,6 +100,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         (USES_CERTIFICATE_FUNCTIONS.has(step) ? read("remote/certificates.sh") : "") +
         // The member step converges a member to the cluster's release and configuration.
         (step === "kubeadm-control-plane" ? read("remote/upgrade.sh") : "") +
+        (USES_PEER_SNAPSHOT.has(step) ? read("remote/snapshot.sh") : "") +
         body(read(`remote/${step}.sh`))
     );
 }
@@ -121,6 +125,28 @@ export function renderEtcdBackupInstall(target: BackupTarget, retention: number,
         UPLOAD_TIMER: offsite ? uploadTimer(offsite.interval) : "",
         SNAPSHOT_NOW_SERVICE: offsite ? SNAPSHOT_NOW_SERVICE : "",
     });
+}
+
+/**
+ * The parameters of a snapshot taken through a live member before a new one is added (a join, a
+ * replacement): the backup program, its settings for `access` (binary: this node's etcdctl, fetched
+ * when it has none) without the member's address, which the step finds, and the snapshot-now unit.
+ * Empty with backups off.
+ */
+export function peerSnapshotParams(access: Omit<BackupTarget, "mode" | "endpoint">, retention: number, offsite: OffsiteMember): Record<string, string> {
+    if (retention === 0) return { BACKUP_PROGRAM: "", PEER_BACKUP_ENV: "", SNAPSHOT_NOW_SERVICE: "" };
+    const env = backupEnvironment({ ...access, mode: "binary", endpoint: "" }, retention, undefined, offsite);
+    delete env.ETCD_ENDPOINT;
+    return {
+        BACKUP_PROGRAM: renderEtcdBackupProgram(),
+        PEER_BACKUP_ENV: renderEnvironmentFile({
+            ...env,
+            ETCD_VERSION: ETCD_RELEASE.version,
+            ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64,
+            ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64,
+        }),
+        SNAPSHOT_NOW_SERVICE,
+    };
 }
 
 /** Undoes the backup install when backups are turned off; the snapshots taken so far stay. */

@@ -265,10 +265,19 @@ upload_snapshot() {
   echo "uploaded s3://$S3_BUCKET/$key ($size bytes, sha256 $hex, revision $(field Revision <<<"$fields"), $(field Keys <<<"$fields") keys) in ${seconds}s"
 }
 
-# etcdutl from the pinned etcd release, checksum verified, when the node has none (control-plane
-# nodes run etcd from kubeadm's image and have no etcd binaries).
-ensure_etcdutl() {
-  [ -x "$ETCDUTL_BIN" ] && return 0
+# etcdctl and etcdutl from the pinned etcd release, checksum verified, where the node lacks either
+# (control-plane nodes run etcd in kubeadm's pod only): a restore needs etcdutl, and a snapshot taken
+# through another member before a change ("binary" access from a node that joins) needs both.
+# Arguments: the tools needed (etcdutl, etcdctl).
+ensure_etcd_tools() {
+  local tool missing=()
+  for tool in "$@"; do
+    case $tool in
+      etcdutl) [ -x "$ETCDUTL_BIN" ] || missing+=(etcdutl) ;;
+      etcdctl) [ -x "$ETCD_CLIENT_BIN" ] || missing+=(etcdctl) ;;
+    esac
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
   : "${ETCD_VERSION:?}" "${ETCD_SHA256_AMD64:?}" "${ETCD_SHA256_ARM64:?}"
   local arch sha256 name tmp
   arch=$(dpkg --print-architecture)
@@ -281,8 +290,10 @@ ensure_etcdutl() {
   tmp=$(mktemp -d)
   curl -fsSL --retry 5 -o "$tmp/$name.tar.gz" "https://github.com/etcd-io/etcd/releases/download/v${ETCD_VERSION}/${name}.tar.gz"
   echo "${sha256}  $tmp/$name.tar.gz" | sha256sum --check --strict --quiet || fail "the etcd release does not match its pinned SHA-256"
-  tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "$name/etcdutl"
-  install -m 0755 "$tmp/$name/etcdutl" "$ETCDUTL_BIN"
+  tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "${missing[@]/#/$name/}"
+  for tool in "${missing[@]}"; do
+    if [ "$tool" = etcdutl ]; then install -m 0755 "$tmp/$name/etcdutl" "$ETCDUTL_BIN"; else install -m 0755 "$tmp/$name/etcdctl" "$ETCD_CLIENT_BIN"; fi
+  done
   rm -rf "$tmp"
 }
 
@@ -294,7 +305,7 @@ restore_snapshot() {
     echo "$DATA_DIR already holds etcd data; not restoring $source over it"
     return 0
   fi
-  ensure_etcdutl
+  ensure_etcd_tools etcdutl
   local work expected actual
   install -d -m 0700 "$(dirname "$DATA_DIR")"
   # Next to the data directory, so the restored member moves into place with a rename.
@@ -331,6 +342,8 @@ case "$mode" in
     ;;
   local | upload | now)
     : "${ETCD_ENDPOINT:?}" "${ETCD_CACERT:?}" "${ETCD_CERT:?}" "${ETCD_KEY:?}" "${BACKUP_DIR:?}"
+    # A node that reaches another member ("binary" access) without etcd's tools of its own gets them.
+    if [ "$ETCD_ACCESS" = binary ] && [ -n "${ETCD_VERSION:-}" ]; then ensure_etcd_tools etcdctl etcdutl; fi
     etcd_flags
     install -d -m 0700 "$BACKUP_DIR"
     # One snapshot at a time on a node: the hourly one, the upload and a "now" wait for each other.

@@ -143,6 +143,11 @@ describe("the lifecycle simulation, external etcd", () => {
         expectSafe(sim, result);
         // Removed before the add: etcd refuses an add while a voting member is down, and a second member of the same name.
         expect(etcdChanges(sim, before)).toEqual([`etcd-remove ${ETCD(index)}`, `etcd-add ${ETCD(index)}`]);
+        // A snapshot in S3 through the live peer first, by the new member's start step.
+        const events = sim.world().events.slice(before);
+        const snapshot = events.findIndex((e) => e.what === "snapshot-now" && e.step === `${ETCD(index)}-start`);
+        expect(snapshot).toBeGreaterThanOrEqual(0);
+        expect(snapshot).toBeLessThan(events.findIndex((e) => e.what === "etcd-remove"));
         // The members that stay are not restarted when their start steps update (new peers, same unit).
         const starts = sim
             .world()

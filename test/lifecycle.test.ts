@@ -37,10 +37,11 @@ describe("the lifecycle simulation", () => {
         const changes = sim
             .world()
             .events.slice(before)
-            .filter((e) => ["join", "member-remove", "delete-node", "reset", "init"].includes(e.what))
+            .filter((e) => ["join", "member-remove", "delete-node", "reset", "init", "snapshot-now"].includes(e.what))
             .map((e) => `${e.what} ${e.member ?? e.node ?? ""}`.trim());
-        // Joined first, so the cluster never has fewer healthy members than planned.
-        expect(changes).toEqual(["join", `member-remove ${oldName}`, `delete-node ${oldName}`]);
+        // A snapshot in S3 first (taken through a live member by the new node), then joined, so the
+        // cluster never has fewer healthy members than planned.
+        expect(changes.slice(0, 4)).toEqual(["snapshot-now", "join", `member-remove ${oldName}`, `delete-node ${oldName}`]);
     });
 
     it("replacing node 1 whose host is gone: the dead member is removed before the join, nothing dials the dead host", async () => {
@@ -54,9 +55,15 @@ describe("the lifecycle simulation", () => {
     it.each([["alive"], ["gone"]])("replacing node 0 (old host %s) joins the live cluster instead of a second init", async (state) => {
         const sim = await liveCluster();
         if (state === "gone") sim.kill(CP(0));
+        const before = sim.world().events.length;
         const result = await sim.up({}, { replace: [CP(0)] });
         expectSafe(sim, result);
         expect(ran(result)).not.toContain("create kubeadm-ha-cluster-init");
+        // Node 0 goes first in the chain; its replacement still snapshots through a live member before it joins.
+        const events = sim.world().events.slice(before);
+        const snapshot = events.findIndex((e) => e.what === "snapshot-now" && e.step === `${CP(0)}-member`);
+        expect(snapshot).toBeGreaterThanOrEqual(0);
+        expect(snapshot).toBeLessThan(events.findIndex((e) => e.what === "join"));
     });
 
     it("replacing two nodes in one run: joins and removals one at a time", async () => {

@@ -158,6 +158,7 @@ a_cluster_answers() {
 cluster_exists() {
   local status=0
   CLUSTER_AT=$(a_cluster_answers "$@") || status=$?
+  # shellcheck disable=SC2034 # CLUSTER_EXISTS is the answer, read by the caller
   case $status in
     0) CLUSTER_EXISTS=yes ;;
     1) CLUSTER_EXISTS=no ;;
@@ -199,4 +200,18 @@ mint_admin_kubeconfig() {
     fail "could not mint an admin credential from the cluster CA"
   sed -i -E "s#^([[:space:]]*server:).*#\\1 https://$1:6443#" "$file"
   printf '%s' "$file"
+}
+
+# Starts the snapshot-now unit (a snapshot uploaded to S3) and waits for it. A role just attached to a
+# running node, or a policy just written, reaches its credentials within seconds to a minute (IAM is
+# eventually consistent): tried for 3 minutes, then false with the unit's journal on stderr.
+start_snapshot_now() {
+  local deadline=$((SECONDS + 180))
+  until systemctl start kubeadm-ha-etcd-snapshot-now.service; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      journalctl -u kubeadm-ha-etcd-snapshot-now.service -n 20 --no-pager >&2 || true
+      return 1
+    fi
+    sleep 15
+  done
 }

@@ -34,9 +34,6 @@ log "etcd backups: $(journalctl -u kubeadm-ha-etcd-backup.service -n 1 -o cat --
 if [ -n "$UPLOAD_SERVICE" ]; then
   systemctl enable --now kubeadm-ha-etcd-upload.timer >/dev/null 2>&1
   # Through its unit, as every "snapshot now" runs: the unit's settings, and its journal to read.
-  if ! systemctl start kubeadm-ha-etcd-snapshot-now.service; then
-    journalctl -u kubeadm-ha-etcd-snapshot-now.service -n 20 --no-pager >&2 || true
-    fail "the first etcd snapshot upload failed"
-  fi
+  start_snapshot_now || fail "the first etcd snapshot upload failed for 3 minutes"
   log "etcd uploads: $(journalctl -u kubeadm-ha-etcd-snapshot-now.service -n 1 -o cat --no-pager 2>/dev/null || echo enabled)"
 fi

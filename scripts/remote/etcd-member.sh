@@ -4,7 +4,9 @@
 #   initial members (`new`, with the planned initial cluster);
 # - a live cluster answers without it: it replaces a lost member, so any old member with its name is
 #   removed and it is added (`existing`, with the cluster etcd returns).
-# Parameters: MEMBER_NAME, MEMBER_IP, INITIAL_CLUSTER, PEER_IPS (the other members), ETCD_UNIT.
+# Parameters: MEMBER_NAME, MEMBER_IP, INITIAL_CLUSTER, PEER_IPS (the other members), ETCD_UNIT;
+# BACKUP_PROGRAM, PEER_BACKUP_ENV and SNAPSHOT_NOW_SERVICE (a snapshot through the live peer before
+# this member is added, scripts/remote/snapshot.sh; empty with backups off).
 : "${MEMBER_NAME:?}" "${MEMBER_IP:?}" "${INITIAL_CLUSTER:?}" "${ETCD_UNIT:?}"
 PEER_IPS=${PEER_IPS:-}
 peer_url="https://$MEMBER_IP:2380"
@@ -38,6 +40,7 @@ if [ ! -d "$DATA_DIR/member" ]; then
   for ip in $PEER_IPS; do
     if members=$(etcdctl_at "$ip" member list -w simple 2>/dev/null); then
       if ! grep -qF "$peer_url" <<<"$members"; then
+        snapshot_through_peer "$ip" "$MEMBER_NAME joins the live cluster"
         stale=$(awk -F', ' -v name="$MEMBER_NAME" '$3 == name { print $1 }' <<<"$members")
         if [ -n "$stale" ]; then
           log "removing the lost member $MEMBER_NAME ($stale) before replacing it"

@@ -15,7 +15,8 @@
 # Ends gated: the local API server ready and, stacked, every etcd member healthy and voting.
 # Parameters: NODE_NAME, NODE_IP, ENDPOINT_HOST, API_SERVERS (the other planned control-plane nodes'
 # addresses), PLANNED_NODES (every planned control-plane node's name), STACKED (true|false),
-# KUBERNETES_VERSION ("1.34" or "1.34.2"), RENEW_WITHIN_DAYS.
+# KUBERNETES_VERSION ("1.34" or "1.34.2"), RENEW_WITHIN_DAYS; BACKUP_PROGRAM, PEER_BACKUP_ENV and
+# SNAPSHOT_NOW_SERVICE (the snapshot before a join; empty with backups off).
 # Stdin: the JoinConfiguration (holds the bootstrap token), then, from a document headed by the comment
 # "# kubeadm-ha: node configuration", this node's InitConfiguration and the ClusterConfiguration.
 : "${NODE_NAME:?}" "${NODE_IP:?}" "${ENDPOINT_HOST:?}" "${PLANNED_NODES:?}" "${STACKED:?}" "${KUBERNETES_VERSION:?}" "${RENEW_WITHIN_DAYS:?}"
@@ -127,6 +128,33 @@ until target=$(live_api_server); do
   sleep 5
 done
 ADMIN_KUBECONFIG=$(mint_admin_kubeconfig "$target")
+
+# Stacked etcd: a snapshot of the live cluster before its membership changes (a lost member removed,
+# this node's added), through a live member (scripts/remote/snapshot.sh): the API server that
+# answered, else the first etcd pod that answers on 2379 (the pods use their node's address). The
+# client certificate is kubeadm's healthcheck-client, made from the placed etcd CA; the join keeps it.
+if [ "$STACKED" = true ] && [ -n "${BACKUP_PROGRAM:-}" ]; then
+  running=$(cluster_version)
+  pin_configuration "$node_config" "$running"
+  run_logged etcd-client-certificate kubeadm init phase certs etcd-healthcheck-client --config "$node_config"
+  peer=""
+  if [[ "$target" =~ ^[0-9.]+$ ]]; then
+    peer=$target
+  else
+    pod_ips=$(kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s -n kube-system get pods -l component=etcd \
+      -o jsonpath='{.items[*].status.podIP}') || fail "could not list the etcd pods to snapshot through"
+    for ip in $pod_ips; do
+      status=0
+      probe_port "$ip" 2379 || status=$?
+      if [ "$status" -eq 1 ]; then
+        peer=$ip
+        break
+      fi
+    done
+  fi
+  [ -n "$peer" ] || fail "no live etcd member to snapshot through before $NODE_NAME joins"
+  snapshot_through_peer "$peer" "the join of $NODE_NAME"
+fi
 
 if [ "$STACKED" = true ]; then
   find_etcd_pod "$PLANNED_NODES"

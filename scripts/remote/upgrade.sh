@@ -94,8 +94,7 @@ upgrade_kubelet() {
 snapshot_before() {
   if [ -f "$ROOT/etc/systemd/system/kubeadm-ha-etcd-snapshot-now.service" ]; then
     log "uploading an etcd snapshot before $1"
-    systemctl start kubeadm-ha-etcd-snapshot-now.service ||
-      fail "the etcd snapshot before $1 could not be uploaded (journalctl -u kubeadm-ha-etcd-snapshot-now); nothing was changed"
+    start_snapshot_now || fail "the etcd snapshot before $1 could not be uploaded (journalctl -u kubeadm-ha-etcd-snapshot-now); nothing was changed"
   else
     log "no etcd snapshot before $1: uploads are not installed on $NODE_NAME (etcdBackupRetention 0, or external etcd)"
   fi

@@ -262,6 +262,11 @@ function kubeadmInitPhase() {
     const [, , phase, what] = args;
     const configuration = clusterConfigurationIn(fs.readFileSync(option("--config"), "utf8"));
     if (!configuration) return exit(1, "", "no ClusterConfiguration in --config\n");
+    if (phase === "certs" && what === "etcd-healthcheck-client") {
+        // From the etcd CA placed beforehand; a join keeps a valid certificate it finds.
+        writeFile("etc/kubernetes/pki/etcd/healthcheck-client.crt", "healthcheck-client\n");
+        return exit(0);
+    }
     if (configuration.kubernetesVersion !== `v${cluster.version}`) {
         // Not kubeadm's refusal, the model's: a phase that renders another release than the cluster runs.
         return exit(1, "", `model: ${phase} rendered for ${configuration.kubernetesVersion}, the cluster runs v${cluster.version}\n`);
@@ -373,6 +378,10 @@ function kubectl() {
         const ready = (n) => (apiUp(hostByName(n)) ? "True" : "False");
         if (kind === "nodes") return exit(0, cluster.nodes.map((n) => `${n} ${ready(n)}\n`).join(""));
         return exit(0, cluster.nodes.map((n) => `kube-apiserver-${n} ${ready(n)}\n`).join(""));
+    }
+    if (verb === "get" && kind === "pods" && output.includes("podIP")) {
+        // The etcd pods use the host's network: their address is their node's.
+        return exit(0, cluster.members.map((m) => hostByName(m.name)?.ip ?? "").join(" "));
     }
     if (verb === "get" && kind === "pods") return exit(0, cluster.members.map((m) => `pod/etcd-${m.name}\n`).join(""));
     if (verb === "get" && kind === "nodes") return exit(0, cluster.nodes.map((n) => `node/${n}\n`).join(""));
