@@ -215,3 +215,17 @@ start_snapshot_now() {
     sleep 15
   done
 }
+
+# A snapshot of etcd uploaded to S3 before a change that can lose it, through the unit the backup
+# step installs; the change does not start when the upload fails. With backups off there is no
+# snapshot to take, and the log says so. One per step: SNAPSHOT_TAKEN says one was uploaded already.
+snapshot_before() {
+  [ -z "${SNAPSHOT_TAKEN:-}" ] || return 0
+  if [ -f "$ROOT/etc/systemd/system/kubeadm-ha-etcd-snapshot-now.service" ]; then
+    log "uploading an etcd snapshot before $1"
+    start_snapshot_now || fail "the etcd snapshot before $1 could not be uploaded (journalctl -u kubeadm-ha-etcd-snapshot-now); nothing was changed"
+    SNAPSHOT_TAKEN=1
+  else
+    log "no etcd snapshot before $1: uploads are not installed on ${NODE_NAME:-this node} (etcdBackupRetention 0)"
+  fi
+}

@@ -74,6 +74,9 @@ remove_members() {
   if [[ "$decisions" == refuse* ]]; then
     fail "${decisions#refuse }"
   fi
+  if grep -q '^remove ' <<<"$decisions"; then
+    snapshot_before "removing etcd members that belong to no planned node" >&2
+  fi
   while read -r line id name; do
     [ "$line" = remove ] || continue
     leader=$("$ETCDCTL" endpoint status --cluster -w simple 2>/dev/null | awk -F', ' '$5 == "true" { print $2; exit }' || true)
@@ -96,8 +99,11 @@ remove_members() {
 # each. kubeadm join waits for the etcd pod of every control-plane Node, so a removed member's Node
 # (and with it its mirror pod) must go too.
 remove_unplanned() {
-  local name
-  for name in $(remove_members "$1" "$2"); do
+  local name removed
+  # An assignment of its own: a refusal or a failure inside stops the step (a `for` over a command
+  # substitution would carry on with what it printed).
+  removed=$(remove_members "$1" "$2") || exit 1
+  for name in $removed; do
     kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
   done
 }

@@ -19,4 +19,6 @@ snapshot_through_peer() {
   systemctl daemon-reload
   log "uploading an etcd snapshot through the member at $1 before $2"
   start_snapshot_now || fail "the etcd snapshot before $2 could not be uploaded (journalctl -u kubeadm-ha-etcd-snapshot-now); nothing was changed"
+  # shellcheck disable=SC2034 # read by snapshot_before (common.sh): one snapshot per step
+  SNAPSHOT_TAKEN=1
 }

@@ -88,18 +88,6 @@ upgrade_kubelet() {
   run_logged uncordon kubectl --kubeconfig "$ADMIN_KUBECONFIG" uncordon "$NODE_NAME"
 }
 
-# A snapshot of etcd uploaded to S3 before a change that can lose it, through the unit the backup
-# step installs; the change does not start when the upload fails. With backups off there is no
-# snapshot to take, and the log says so.
-snapshot_before() {
-  if [ -f "$ROOT/etc/systemd/system/kubeadm-ha-etcd-snapshot-now.service" ]; then
-    log "uploading an etcd snapshot before $1"
-    start_snapshot_now || fail "the etcd snapshot before $1 could not be uploaded (journalctl -u kubeadm-ha-etcd-snapshot-now); nothing was changed"
-  else
-    log "no etcd snapshot before $1: uploads are not installed on $NODE_NAME (etcdBackupRetention 0, or external etcd)"
-  fi
-}
-
 # kubeadm upgrades one minor at a time and never down (the program refuses both from its own record
 # before any resource; this is the node's own check, against the release the cluster really runs,
 # before apt is touched).
