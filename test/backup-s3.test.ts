@@ -7,21 +7,12 @@
  * is refused by its checksum. Other loopback addresses than test/etcd.test.ts's, so both can run at
  * once. Figures (sizes, times) come from `npm run bench:backup`, not from here.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { monitoringChart } from "../core/addons";
-import {
-    backupEnvironment,
-    etcdRestoreParams,
-    METRICS_DIR,
-    OffsiteMember,
-    restoreClusterToken,
-    SNAPSHOT_NOW_SERVICE,
-    UPLOAD_SERVICE,
-    uploadTimer,
-} from "../core/backup";
+import { backupEnvironment, etcdRestoreParams, METRICS_DIR, OffsiteMember, SNAPSHOT_NOW_SERVICE, UPLOAD_SERVICE, uploadTimer } from "../core/backup";
 import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval, S3Object } from "../core/backup-settings";
 import { clientUrl, EtcdMember } from "../core/etcd";
@@ -36,9 +27,11 @@ import {
     LAB_CREDENTIALS,
     LAB_REGION,
     labPki,
+    labRestoreParams,
     LabS3,
     sigV4Problem,
     startImds,
+    runProcess,
     startS3,
     writeEtcdutlShim,
 } from "../tools/backup-lab";
@@ -66,26 +59,13 @@ let etcdutl: string;
 let program: string;
 let uploaded: S3Object;
 
-/** A process run asynchronously: the fake IMDS and S3 front answer from this very event loop. */
-function run(command: string, args: string[], env: Record<string, string | undefined>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-    });
-}
-
 const memberDir = (m: EtcdMember, what: string) => join(root, "nodes", m.name, what);
 
 /** The backup program as a node runs it: its settings file's variables, plus the test's endpoints. */
 function backup(m: EtcdMember, mode: "upload" | "now") {
     const offsite: OffsiteMember = { ...OFFSITE, memberName: m.name };
     const target = { mode: "binary" as const, endpoint: clientUrl(m), cacert: client.cacert, cert: client.cert, key: client.key };
-    return run("bash", [program, mode], {
+    return runProcess("bash", [program, mode], {
         PATH: process.env.PATH,
         ...backupEnvironment(target, 2, memberDir(m, "backups"), offsite),
         METRICS_DIR: memberDir(m, "textfile_collector"),
@@ -106,22 +86,9 @@ function restoreScript(params: Record<string, string>): string {
 
 /** Runs the rendered restore step for `m`, a member of RESTORED, from `object`, with its data under `dataDir`. */
 function restore(m: EtcdMember, object: S3Object, dataDir: string) {
-    const params = {
-        ...etcdRestoreParams({
-            source: object,
-            region: LAB_REGION,
-            member: m,
-            members: RESTORED,
-            clusterToken: restoreClusterToken(CLUSTER, object),
-            topology: "external",
-        }),
-        // The node's paths, moved into this test's directory; the etcd user is the test's own.
-        DATA_DIR: dataDir,
-        DATA_OWNER: "",
-        CLUSTER_ENV_FILE: join(dataDir, "..", "cluster.env"),
-    };
+    const params = labRestoreParams(m, RESTORED, object, CLUSTER, dataDir);
     const script = writeTemp(join(dataDir, ".."), "etcd-restore.sh", restoreScript(params));
-    return run("bash", [script], {
+    return runProcess("bash", [script], {
         PATH: process.env.PATH,
         ETCDUTL_BIN: etcdutl,
         KUBEADM_HA_TEST_IMDS: imds.url,
@@ -236,7 +203,7 @@ describe("etcd snapshots uploaded to S3", () => {
         const target = { mode: "binary" as const, endpoint: clientUrl(m), cacert: client.cacert, cert: client.cert, key: client.key };
         for (let i = 0; i < 3; i++) {
             const second = Math.floor(Date.now() / 1000);
-            const result = await run("bash", [program], { PATH: process.env.PATH, ...backupEnvironment(target, 2, dir), ETCD_CLIENT_BIN: "etcdctl" });
+            const result = await runProcess("bash", [program], { PATH: process.env.PATH, ...backupEnvironment(target, 2, dir), ETCD_CLIENT_BIN: "etcdctl" });
             expect([result.status, result.stdout, result.stderr]).toEqual([0, expect.stringMatching(/^etcd snapshot .+ \(\d+ bytes\); keeping 2\n$/), ""]);
             // Snapshot names carry the second they were taken.
             await eventually("the next second", 2, () => Math.floor(Date.now() / 1000) > second);
@@ -356,9 +323,11 @@ describe("the test's S3 front", () => {
     });
 
     it("refuses an unsigned request and one signed with another secret", async () => {
-        const unsigned = await run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `${s3.url}/${BUCKET}/${uploaded.key}`], { PATH: process.env.PATH });
+        const unsigned = await runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `${s3.url}/${BUCKET}/${uploaded.key}`], {
+            PATH: process.env.PATH,
+        });
         expect(unsigned.stdout).toBe("403");
-        const forged = await run(
+        const forged = await runProcess(
             "curl",
             [
                 "-s",

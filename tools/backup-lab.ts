@@ -19,9 +19,48 @@ import { chmodSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { createServer, IncomingMessage, request, Server, ServerResponse } from "node:http";
 import { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { etcdRestoreParams, restoreClusterToken } from "../core/backup";
+import { S3Object } from "../core/backup-settings";
 import { clientUrl, etcdFlags, EtcdMember, initialCluster } from "../core/etcd";
 import { CA_SPECS, CertSpec, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCertSpec } from "../core/pki";
 import { issueFromSpec, IssuedPem } from "./offline/tls";
+
+/** A process run asynchronously: the fake IMDS and S3 front answer from the caller's own event loop. */
+export function runProcess(
+    command: string,
+    args: string[],
+    env: Record<string, string | undefined>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+}
+
+/**
+ * The restore step's parameters for `member` of a restored external cluster of `members`, with the
+ * node's paths moved under `dataDir`'s parent and the etcd user the lab's own.
+ */
+export function labRestoreParams(member: EtcdMember, members: EtcdMember[], object: S3Object, clusterName: string, dataDir: string): Record<string, string> {
+    return {
+        ...etcdRestoreParams({
+            source: object,
+            region: LAB_REGION,
+            member,
+            members,
+            clusterToken: restoreClusterToken(clusterName, object),
+            topology: "external",
+        }),
+        DATA_DIR: dataDir,
+        DATA_OWNER: "",
+        CLUSTER_ENV_FILE: join(dataDir, "..", "cluster.env"),
+    };
+}
 
 /** s3rver's built-in account: the only credentials it accepts. */
 export const LAB_CREDENTIALS = {

@@ -11,34 +11,21 @@
  * Figures, not assertions: it prints a table and exits 0 (1 if a step fails). It uses 127.0.5.1-3 and
  * 127.0.6.1-3 (ports 2379/2380), apart from the test suite's addresses.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { backupEnvironment, etcdRestoreParams, restoreClusterToken } from "../core/backup";
+import { backupEnvironment } from "../core/backup";
 import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval } from "../core/backup-settings";
 import { clientUrl, EtcdMember } from "../core/etcd";
 import { renderEtcdBackupProgram, renderStepScript } from "../core/scripts";
-import { EtcdLabCluster, eventually, LAB_REGION, labPki, startImds, startS3, writeEtcdutlShim } from "./backup-lab";
+import { EtcdLabCluster, eventually, LAB_REGION, labPki, labRestoreParams, runProcess, startImds, startS3, writeEtcdutlShim } from "./backup-lab";
 
 const SOURCE: EtcdMember[] = [1, 2, 3].map((i) => ({ name: `bench-etcd-${i - 1}`, ip: `127.0.5.${i}` }));
 const RESTORED: EtcdMember[] = [1, 2, 3].map((i) => ({ name: `bench-restored-${i - 1}`, ip: `127.0.6.${i}` }));
 const BUCKET = "kubeadm-ha-bench-backups";
 const VALUE_BYTES = 1024;
-
-function run(command: string, args: string[], env: Record<string, string | undefined>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-    });
-}
 
 const seconds = (since: bigint) => (Number(process.hrtime.bigint() - since) / 1e9).toFixed(2);
 
@@ -72,7 +59,7 @@ async function main(): Promise<void> {
             const target = { mode: "binary" as const, endpoint: clientUrl(leader), cacert: client.cacert, cert: client.cert, key: client.key };
             const offsite = { bucket: BUCKET, prefix: snapshotPrefix("bench"), region: LAB_REGION, interval: interval.value, memberName: leader.name };
             const started = process.hrtime.bigint();
-            const upload = await run("bash", [program, "now"], {
+            const upload = await runProcess("bash", [program, "now"], {
                 ...backupEnvironment(target, 1, join(root, "backups"), offsite),
                 METRICS_DIR: join(root, "metrics"),
                 ETCD_CLIENT_BIN: "etcdctl",
@@ -91,23 +78,10 @@ async function main(): Promise<void> {
                 RESTORED.map((m) => {
                     const dataDir = restored.paths(m).dataDir;
                     mkdirSync(join(dataDir, ".."), { recursive: true });
-                    const params = {
-                        ...etcdRestoreParams({
-                            source: object,
-                            region: LAB_REGION,
-                            member: m,
-                            members: RESTORED,
-                            clusterToken: restoreClusterToken("bench", object),
-                            topology: "external",
-                        }),
-                        DATA_DIR: dataDir,
-                        DATA_OWNER: "",
-                        CLUSTER_ENV_FILE: join(dataDir, "..", "cluster.env"),
-                        BACKUP_PROGRAM: renderEtcdBackupProgram(),
-                    };
+                    const params = { ...labRestoreParams(m, RESTORED, object, "bench", dataDir), BACKUP_PROGRAM: renderEtcdBackupProgram() };
                     const script = join(dataDir, "..", "etcd-restore.sh");
                     writeFileSync(script, renderStepScript("etcd-restore", params));
-                    return run("bash", [script], {
+                    return runProcess("bash", [script], {
                         ...testEndpoints,
                         KUBEADM_HA_ROOT: join(dataDir, "..", "host"),
                         LOG_DIR: join(dataDir, "..", "log"),
