@@ -88,6 +88,25 @@ describe("the lifecycle simulation", () => {
         expectSafe(sim, await sim.up({ controlPlaneCount: "3", availabilityZones: zones }));
     });
 
+    it("etcdRestoreFrom set on a live cluster restores nothing and runs no init: its steps find the cluster and stop", async () => {
+        const sim = await liveCluster();
+        const before = sim.world().events.length;
+        const result = await sim.up({ etcdRestoreFrom: "s3://old-backups/kubeadm-ha/etcd/20261120T101500Z-kubeadm-ha-cp-1.db" });
+        expectSafe(sim, result);
+        expect(ran(result, "create").filter((s) => /restore/.test(s))).toEqual([
+            `create ${CP(0)}-etcd-restore`,
+            expect.stringMatching(/^create kubeadm-ha-cluster-init-restore-[0-9a-f]{12}$/),
+        ]);
+        const restoreStep = result.steps.find((s) => s.step === `${CP(0)}-etcd-restore`)!;
+        expect(restoreStep.output).toContain("joins it, nothing is restored");
+        expect(
+            sim
+                .world()
+                .events.slice(before)
+                .filter((e) => ["init", "join", "reset", "member-remove"].includes(e.what)),
+        ).toEqual([]);
+    });
+
     it("refuses to act without quorum, and says how to recover", async () => {
         const sim = await liveCluster();
         sim.kill(CP(1));
