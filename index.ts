@@ -10,7 +10,7 @@ import { renewalRequest } from "./core/cert-renewal";
 import { ConfigError } from "./core/config";
 import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
-import { lifecycleRecord } from "./core/lifecycle";
+import { ADDONS_OUTPUT, lifecycleRecord } from "./core/lifecycle";
 import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
 import { planCluster } from "./core/plan";
 import { renderEtcdUserData, renderUserData } from "./core/scripts";
@@ -182,7 +182,7 @@ export = async () => {
     return {
         apiEndpoint: api.url,
         kubeconfig: pulumi.secret(kubeconfig),
-        addons: addons.installed,
+        [ADDONS_OUTPUT]: addons.installed,
         etcdTopology: config.etcdTopology,
         controlPlaneNodes: controlPlane.nodes.map(({ plan: node, instance, address }) => ({
             name: instance.privateDns,

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { CertificateReport } from "../core/cert-renewal";
 import { ClusterConfig, ConfigError, InstanceTypeNeed, offeringProblems, parseConfig, ParsedConfig, PROJECT } from "../core/config";
-import { checkLifecycle, LIFECYCLE_OUTPUT, LifecycleError, LifecycleRecord, readLifecycleRecord } from "../core/lifecycle";
+import { ADDONS_OUTPUT, checkLifecycle, LIFECYCLE_OUTPUT, LifecycleError, LifecycleRecord, readLifecycleRecord } from "../core/lifecycle";
 import { ClusterPlan } from "../core/plan";
 
 /**
@@ -74,7 +74,8 @@ export const PREVIOUS_RUN = "previous-run";
  */
 export async function readPreviousRun(): Promise<{ lifecycle?: LifecycleRecord; certificates?: CertificateReport }> {
     const self = new pulumi.StackReference(PREVIOUS_RUN, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
-    const read = readLifecycleRecord(await self.getOutputValue(LIFECYCLE_OUTPUT));
+    // The add-ons of the same update tell the pod network of a record written before it held one.
+    const read = readLifecycleRecord(await self.getOutputValue(LIFECYCLE_OUTPUT), await self.getOutputValue(ADDONS_OUTPUT));
     if ("error" in read) throw new LifecycleError([read.error]);
     const certificates = await self.getOutputValue(CERTIFICATES_OUTPUT);
     return {

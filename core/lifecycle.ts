@@ -6,7 +6,7 @@
  *
  * Pure: plain records in, messages out.
  */
-import { ClusterConfig, ConfigError, EtcdTopology, ETCD_TOPOLOGIES, key, MIN_KUBERNETES_MINOR } from "./config";
+import { ClusterConfig, Cni, CNIS, ConfigError, EtcdTopology, ETCD_TOPOLOGIES, key, MIN_KUBERNETES_MINOR } from "./config";
 import { ClusterPlan, spreadOverZones } from "./plan";
 
 /** The stack output that carries the record. */
@@ -30,6 +30,8 @@ export interface LifecycleRecord {
     controlPlaneCount: number;
     /** External etcd members; 0 with stacked etcd. */
     etcdCount: number;
+    /** The pod network installed. Records written before it was kept: see `cniOfOldRecord`. */
+    cni: Cni;
     formatVersion: typeof LIFECYCLE_FORMAT_VERSION;
 }
 
@@ -44,6 +46,7 @@ export function lifecycleRecord(config: ClusterConfig, plan: ClusterPlan): Lifec
         kubernetesVersion: config.kubernetesVersion.patch ?? config.kubernetesVersion.minor,
         controlPlaneCount: config.controlPlaneCount,
         etcdCount: config.etcdTopology === "external" ? config.etcdCount : 0,
+        cni: config.cni,
         formatVersion: LIFECYCLE_FORMAT_VERSION,
     };
 }
@@ -57,11 +60,28 @@ export class LifecycleError extends ConfigError {
     }
 }
 
+/** The stack output that lists the add-ons an update installed (components/addons.ts), by Helm release name. */
+export const ADDONS_OUTPUT = "addons";
+
+/**
+ * The pod network of a cluster whose record predates the `cni` field: what the same update installed,
+ * as its `addons` output names it (every release that wrote a record exported it, in the same update:
+ * a `calico` or `cilium` release, or neither for `none`); without a readable `addons` output, `calico`,
+ * the default of every release that wrote a record without the field.
+ */
+export function cniOfOldRecord(addons: unknown): Cni {
+    if (!Array.isArray(addons)) return "calico";
+    const names = addons.map((a) => (typeof a === "object" && a !== null ? (a as { name?: unknown }).name : undefined));
+    return names.includes("calico") ? "calico" : names.includes("cilium") ? "cilium" : "none";
+}
+
 /**
  * Reads the record the previous update left, as a StackReference returns it: undefined on a stack's
- * first run (or after `pulumi destroy`), an error when it is not a record this program writes.
+ * first run (or after `pulumi destroy`), an error when it is not a record this program writes. Fields
+ * added after format 1 was first written are read from older records as what that cluster was built
+ * with: `cni` from the same update's `addons` output (`cniOfOldRecord`).
  */
-export function readLifecycleRecord(value: unknown): { record?: LifecycleRecord } | { error: string } {
+export function readLifecycleRecord(value: unknown, addons?: unknown): { record?: LifecycleRecord } | { error: string } {
     if (value === undefined || value === null) return {};
     const bad = (why: string) => ({
         error: `the stack's ${LIFECYCLE_OUTPUT} output, written by its last update, ${why}; the checks that protect a live cluster need it (see \`pulumi stack output ${LIFECYCLE_OUTPUT}\`)`,
@@ -81,9 +101,10 @@ export function readLifecycleRecord(value: unknown): { record?: LifecycleRecord 
         ...(ETCD_TOPOLOGIES.includes(r.etcdTopology as EtcdTopology) ? [] : ["etcdTopology"]),
         ...(Array.isArray(r.zones) && r.zones.length > 0 && r.zones.every((z) => typeof z === "string") ? [] : ["zones"]),
         ...(versionOf(String(r.kubernetesVersion)) ? [] : ["kubernetesVersion"]),
+        ...(r.cni === undefined || CNIS.includes(r.cni as Cni) ? [] : ["cni"]),
     ];
     if (missing.length > 0) return bad(`lacks a valid ${[...new Set(missing)].join(", ")}`);
-    return { record: value as LifecycleRecord };
+    return { record: { ...(value as LifecycleRecord), cni: (r.cni as Cni | undefined) ?? cniOfOldRecord(addons) } };
 }
 
 /**
@@ -126,6 +147,11 @@ const IMMUTABLE: [keyof LifecycleRecord & keyof ClusterConfig, string, string][]
         "etcdTopology",
         "moving etcd between the control-plane nodes and nodes of its own starts a new, empty etcd: every object in the cluster would be lost",
         REBUILD,
+    ],
+    [
+        "cni",
+        "the pod network is chosen when the cluster is built: a switch removes the running one under every pod (with none, the one you installed stays and a second is added) and installs one that assigns pod addresses its own way (Calico's IP pools, Cilium's cluster-pool IPAM), and kubeadm-ha has no migration between them",
+        "to have it, create a new stack with the new value and move the workloads to it (a snapshot of this cluster would bring back the old pod network's objects)",
     ],
 ];
 

@@ -20,6 +20,7 @@ const RUNNING: LifecycleRecord = {
     kubernetesVersion: "1.34",
     controlPlaneCount: 3,
     etcdCount: 0,
+    cni: "calico",
     formatVersion: 1,
 };
 const EXTERNAL: Partial<LifecycleRecord> = { etcdTopology: "external", etcdCount: 3 };
@@ -27,6 +28,11 @@ const EXTERNAL: Partial<LifecycleRecord> = { etcdTopology: "external", etcdCount
 const REBUILD = "or, to have it, create a new stack with the new value and start its etcd from a snapshot of this one (kubeadm-ha:etcdRestoreFrom)";
 const MOVE =
     "or, to have it, create a new stack with the new value and move the workloads to it (a snapshot of this cluster would bring back addresses from the old range)";
+
+const CNI_WHY =
+    "the pod network is chosen when the cluster is built: a switch removes the running one under every pod (with none, the one you installed stays and a second is added) and installs one that assigns pod addresses its own way (Calico's IP pools, Cilium's cluster-pool IPAM), and kubeadm-ha has no migration between them";
+const CNI_TODO =
+    "or, to have it, create a new stack with the new value and move the workloads to it (a snapshot of this cluster would bring back the old pod network's objects)";
 
 type Change = [label: string, running: Partial<LifecycleRecord>, requested: Partial<LifecycleRecord>];
 
@@ -126,6 +132,24 @@ describe("checks against the running cluster", () => {
             "kubeadm-ha:etcdCount: the cluster runs 7 etcd members (on nodes of their own), 3 was requested: removing 4 at once leaves fewer than the 4 a majority of 7 needs, and etcd would lose quorum; go down in steps, one `pulumi up` each: 5 first, then 3",
         ],
         [
+            "calico to cilium",
+            {},
+            { cni: "cilium" },
+            `kubeadm-ha:cni: the cluster runs calico, cilium was requested: ${CNI_WHY}; set it back to calico, ${CNI_TODO}`,
+        ],
+        [
+            "cilium to none",
+            { cni: "cilium" },
+            { cni: "none" },
+            `kubeadm-ha:cni: the cluster runs cilium, none was requested: ${CNI_WHY}; set it back to cilium, ${CNI_TODO}`,
+        ],
+        [
+            "none to calico",
+            { cni: "none" },
+            { cni: "calico" },
+            `kubeadm-ha:cni: the cluster runs none, calico was requested: ${CNI_WHY}; set it back to none, ${CNI_TODO}`,
+        ],
+        [
             "a skipped minor",
             { kubernetesVersion: "1.33" },
             { kubernetesVersion: "1.35" },
@@ -201,9 +225,39 @@ describe("checks against the running cluster", () => {
         expect(readLifecycleRecord({ ...RUNNING, formatVersion: 2 })).toEqual({
             error: "the stack's lifecycle output, written by its last update, has format 2, which this program does not know (it writes 1); run the version of the program that wrote it, or a newer one; the checks that protect a live cluster need it (see `pulumi stack output lifecycle`)",
         });
+        expect(readLifecycleRecord({ ...RUNNING, cni: "flannel" })).toEqual({
+            error: "the stack's lifecycle output, written by its last update, lacks a valid cni; the checks that protect a live cluster need it (see `pulumi stack output lifecycle`)",
+        });
         expect(readLifecycleRecord({ ...RUNNING, zones: [], controlPlaneCount: "3" })).toEqual({
             error: "the stack's lifecycle output, written by its last update, lacks a valid controlPlaneCount, zones; the checks that protect a live cluster need it (see `pulumi stack output lifecycle`)",
         });
+    });
+});
+
+describe("a record written before it kept the pod network", () => {
+    const older: Partial<LifecycleRecord> = { ...RUNNING };
+    delete older.cni;
+    const release = (name: string) => ({ name, chart: name, version: "1", namespace: "kube-system" });
+
+    it.each([
+        ["calico", "a calico release", [release("calico")]],
+        ["cilium", "a cilium release and monitoring", [release("cilium"), release("kube-prometheus-stack")]],
+        ["none", "monitoring alone", [release("kube-prometheus-stack")]],
+        ["none", "no release", []],
+    ])("reads it as %s from the same update's addons output (%s)", (cni, _label, addons) => {
+        expect(readLifecycleRecord(older, addons)).toEqual({ record: { ...RUNNING, cni } });
+    });
+
+    it("reads it as calico, the default of every release that wrote it, without a readable addons output", () => {
+        expect(readLifecycleRecord(older)).toEqual({ record: RUNNING });
+        expect(readLifecycleRecord(older, "calico")).toEqual({ record: RUNNING });
+    });
+
+    it("then refuses a switch as for a new record", () => {
+        const read = readLifecycleRecord(older, [release("cilium")]);
+        expect("record" in read && checkLifecycle(read.record, { ...RUNNING, cni: "calico" })).toEqual([
+            `kubeadm-ha:cni: the cluster runs cilium, calico was requested: ${CNI_WHY}; set it back to cilium, ${CNI_TODO}`,
+        ]);
     });
 });
 
@@ -272,6 +326,19 @@ describe("the program, run twice", () => {
         const third = await runAfter(grown, second.outputs).run;
         expect(third.named("kubeadm-ha-lifecycle").inputs).toEqual(second.named("kubeadm-ha-lifecycle").inputs);
         expect(third.named("kubeadm-ha-lifecycle").inputs).toEqual({ requested: second.outputs.lifecycle });
+    });
+
+    it("refuses a new pod network on a stack whose record predates the field, from the addons output of its last update", async () => {
+        const older = { ...first.outputs.lifecycle };
+        delete older.cni;
+        const addons = [{ name: "cilium", chart: "cilium", version: "1.18.6", namespace: "kube-system" }];
+        const { run, declared } = runAfter({ kubernetesVersion: "1.33" }, { ...first.outputs, lifecycle: older, addons });
+        await expect(run).rejects.toThrow(
+            "  - kubeadm-ha:cni: the cluster runs cilium, calico was requested: the pod network is chosen when the cluster is built",
+        );
+        expect(declared).toEqual([READ]);
+        const kept = await runAfter({ kubernetesVersion: "1.33", cni: "cilium" }, { ...first.outputs, lifecycle: older, addons }).run;
+        expect(kept.outputs.lifecycle.cni).toBe("cilium");
     });
 
     it("refuses a record it cannot read rather than guessing", async () => {
