@@ -27,8 +27,14 @@ export interface BackupBucketArgs {
  * The bucket (unless an existing one is named): versioned, encrypted by default (SSE-S3, or SSE-KMS
  * with a key of its own), every kind of public access blocked, ACLs off, non-TLS requests refused by
  * its policy, snapshots expired after `retentionDays` and replaced versions 7 days later. The bucket,
- * its key and its settings are protected and retained on delete: neither a `pulumi destroy` nor a
- * replacement deletes the backups of a cluster, which is when they are needed.
+ * its key and its settings are retained on delete (`retainOnDelete`): a `pulumi destroy` or a
+ * replacement drops them from the stack's state without deleting them, so the backups of a cluster
+ * outlive it, which is when they are needed. They are not `protect`ed: the engine refuses to delete a
+ * protected resource, so a destroy would stop at them (or, with `--exclude-protected`, keep the stack
+ * and its `lifecycle` record of a cluster that is gone). The bucket's name is the provider's autoname,
+ * `<name>-etcd-backups-<random>`, drawn anew for each new resource: a stack re-created under the same
+ * name makes a bucket of its own beside the retained one. The key's alias has a fixed name and is not
+ * retained, so a re-created stack can take that name again.
  *
  * The role, for the instances that run etcd members only (external members, or the control-plane
  * nodes with stacked etcd): put and list under `<cluster>/etcd/`, nothing else (core/backup-iam.ts).
@@ -50,7 +56,7 @@ export class BackupBucket extends pulumi.ComponentResource {
     constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:backup:BackupBucket", name, {}, opts);
         this.prefix = snapshotPrefix(args.clusterName);
-        const keep = { parent: this, protect: true, retainOnDelete: true };
+        const keep = { parent: this, retainOnDelete: true };
 
         const key =
             args.encryption.kind === "kms-create"

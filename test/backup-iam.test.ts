@@ -2,7 +2,7 @@
  * Least privilege for etcd backups, read from the very documents the program attaches: the nodes may
  * put and list snapshots under their cluster's prefix and nothing else; the bucket refuses plain
  * HTTP; snapshots expire. Then the configuration keys of backups and restores, and the bucket
- * component under Pulumi's mocks (what is protected and kept when the stack goes).
+ * component under Pulumi's mocks (what is kept when the stack goes, and that nothing stops a destroy).
  */
 import type * as pulumiType from "@pulumi/pulumi";
 import {
@@ -284,7 +284,7 @@ describe("the bucket component under Pulumi's mocks", () => {
         return declared;
     }
 
-    it("declares a protected, retained bucket with every setting, and a role with the least-privilege policy", async () => {
+    it("declares a retained, unprotected bucket with every setting, and a role with the least-privilege policy", async () => {
         const declared = await declare({});
         const byType = (t: string) => declared.filter((d) => d.type === t);
         for (const t of [
@@ -296,7 +296,7 @@ describe("the bucket component under Pulumi's mocks", () => {
             "aws:s3/bucketPolicy:BucketPolicy",
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
         ]) {
-            expect([t, byType(t).length, byType(t)[0]?.protect, byType(t)[0]?.retainOnDelete]).toEqual([t, 1, true, true]);
+            expect([t, byType(t).length, byType(t)[0]?.protect, byType(t)[0]?.retainOnDelete]).toEqual([t, 1, false, true]);
         }
         expect(byType("aws:s3/bucketVersioning:BucketVersioning")[0].inputs.versioningConfiguration).toEqual({ status: "Enabled" });
         expect(byType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0].inputs).toMatchObject({
@@ -322,10 +322,10 @@ describe("the bucket component under Pulumi's mocks", () => {
         expect(declared.filter((d) => /^aws:iam\/(rolePolicy|rolePolicyAttachment|policy)/.test(d.type))).toHaveLength(1);
     });
 
-    it("with a key of its own: a protected, rotated key the bucket encrypts with and the role may use", async () => {
+    it("with a key of its own: a retained, rotated key the bucket encrypts with and the role may use", async () => {
         const declared = await declare({ encryption: { kind: "kms-create" } });
         const key = declared.find((d) => d.type === "aws:kms/key:Key")!;
-        expect([key.protect, key.retainOnDelete, key.inputs.enableKeyRotation, key.inputs.deletionWindowInDays]).toEqual([true, true, true, 30]);
+        expect([key.protect, key.retainOnDelete, key.inputs.enableKeyRotation, key.inputs.deletionWindowInDays]).toEqual([false, true, true, 30]);
         const keyArn = "arn:aws:test:::kubeadm-ha-etcd-backups";
         expect(
             declared.find((d) => d.type === "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")!.inputs.rules[0]
@@ -334,6 +334,55 @@ describe("the bucket component under Pulumi's mocks", () => {
         expect(JSON.parse(declared.find((d) => d.type === "aws:iam/rolePolicy:RolePolicy")!.inputs.policy)).toEqual(
             etcdNodePolicy({ bucket: "kubeadm-ha-etcd-backups-id", prefix: PREFIX, region: "us-east-1", kmsKeyArn: keyArn }),
         );
+    });
+
+    /**
+     * What `pulumi destroy` does with each resource in the stack's state, as the engine's DeleteStep.Apply
+     * decides it (pkg/resource/deploy/step.go): a protected resource fails the destroy before anything
+     * is deleted (deleteProtectedError, in preview too); a retained one is dropped from the state without
+     * a Delete call; the rest are deleted (a component has nothing to delete, but its protect counts).
+     */
+    function destroy(declared: Declared[]): { refused: string[]; kept: string[]; deleted: string[] } {
+        const custom = declared.filter((d) => !d.type.startsWith("kubeadm-ha:"));
+        return {
+            refused: declared.filter((d) => d.protect).map((d) => d.type),
+            kept: custom.filter((d) => !d.protect && d.retainOnDelete).map((d) => d.type),
+            deleted: custom.filter((d) => !d.protect && !d.retainOnDelete).map((d) => d.type),
+        };
+    }
+
+    it.each([
+        ["SSE-S3", { encryption: { kind: "sse-s3" } }],
+        ["a key of its own", { encryption: { kind: "kms-create" } }],
+    ])("with %s: a destroy stops at nothing and leaves the bucket, its settings and its key in the account", async (_label, args) => {
+        const declared = await declare(args);
+        const { refused, kept, deleted } = destroy(declared);
+        expect(refused).toEqual([]);
+        expect(kept.every((t) => t.startsWith("aws:s3/") || t === "aws:kms/key:Key")).toBe(true);
+        expect(kept).toContain("aws:s3/bucket:Bucket");
+        expect(kept).toContain("aws:s3/bucketPolicy:BucketPolicy");
+        expect(kept).toContain("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
+        if (args.encryption.kind === "kms-create") expect(kept).toContain("aws:kms/key:Key");
+        // The alias and the role go: a stack re-created under the same name declares them again.
+        expect(deleted.sort()).toEqual(
+            [
+                "aws:iam/instanceProfile:InstanceProfile",
+                "aws:iam/role:Role",
+                "aws:iam/rolePolicy:RolePolicy",
+                ...(args.encryption.kind === "kms-create" ? ["aws:kms/alias:Alias"] : []),
+            ].sort(),
+        );
+    });
+
+    it("leaves the bucket's name to the provider's autoname, so a re-created stack does not collide with the retained bucket", async () => {
+        const declared = await declare({ encryption: { kind: "kms-create" } });
+        const bucket = declared.find((d) => d.type === "aws:s3/bucket:Bucket")!;
+        // Without `bucket` or `bucketPrefix`, the provider names it <resource name>-<random suffix>,
+        // drawn from the engine's random seed for each new resource.
+        expect([bucket.inputs.bucket, bucket.inputs.bucketPrefix]).toEqual([undefined, undefined]);
+        // The key's alias does have a fixed name: it must not outlive the stack, or the next one could not take it.
+        const alias = declared.find((d) => d.type === "aws:kms/alias:Alias")!;
+        expect([alias.inputs.name, alias.retainOnDelete, alias.protect]).toEqual(["alias/kubeadm-ha-etcd-backups", false, false]);
     });
 
     it("with an existing bucket: declares no bucket, only the role scoped to the prefix", async () => {

@@ -53,6 +53,10 @@ describe.each([
         }
     });
 
+    it("protects nothing by default, so `pulumi destroy` can run: the engine refuses to delete a protected resource", () => {
+        expect(run.resources.filter((r) => r.options.protect).map((r) => `${r.type}::${r.name}`)).toEqual([]);
+    });
+
     it("builds nodes from the tier's launch template at its latest version, and replaces (never stops) them for a new type", () => {
         const [template] = run.ofType("aws:ec2/launchTemplate:LaunchTemplate");
         expect(template.inputs.imageId).toBe("ami-0f1e2d3c4b5a69788");
