@@ -4,6 +4,7 @@ import { CertificateReport } from "../core/cert-renewal";
 import { ClusterConfig, ConfigError, InstanceTypeNeed, offeringProblems, parseConfig, ParsedConfig, PROJECT } from "../core/config";
 import { ADDONS_OUTPUT, checkLifecycle, LIFECYCLE_OUTPUT, LifecycleError, LifecycleRecord, readLifecycleRecord } from "../core/lifecycle";
 import { ClusterPlan } from "../core/plan";
+import { selfReferenceName } from "../core/stack-reference";
 
 /**
  * Runs the part of the program that may still reject the configuration (parsing, zone and instance
@@ -73,7 +74,10 @@ export const PREVIOUS_RUN = "previous-run";
  * other resource. Both undefined on a stack's first run and after `pulumi destroy`.
  */
 export async function readPreviousRun(): Promise<{ lifecycle?: LifecycleRecord; certificates?: CertificateReport }> {
-    const self = new pulumi.StackReference(PREVIOUS_RUN, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+    const self = new pulumi.StackReference(PREVIOUS_RUN, {
+        // Self-managed state in either layout, or Pulumi Cloud: each takes another form (core/stack-reference.ts).
+        name: selfReferenceName({ organization: pulumi.getOrganization(), project: pulumi.getProject(), stack: pulumi.getStack() }),
+    });
     // The add-ons of the same update tell the pod network of a record written before it held one.
     const read = readLifecycleRecord(await self.getOutputValue(LIFECYCLE_OUTPUT), await self.getOutputValue(ADDONS_OUTPUT));
     if ("error" in read) throw new LifecycleError([read.error]);

@@ -282,7 +282,8 @@ describe("the program, run twice", () => {
 
     it("reads its own stack's last outputs, and on a first run finds none", () => {
         const [read] = first.ofType("pulumi:pulumi:StackReference");
-        expect(read).toMatchObject({ name: "previous-run", inputs: { name: "organization/kubeadm-ha/test" }, state: { outputs: {} } });
+        // Self-managed state (the organization "organization"): the bare stack name, which both layouts resolve (core/stack-reference.ts).
+        expect(read).toMatchObject({ name: "previous-run", inputs: { name: "test" }, state: { outputs: {} } });
         expect(first.named("kubeadm-ha-lifecycle").inputs).toEqual({ requested: first.outputs.lifecycle });
     });
 
