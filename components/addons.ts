@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ChartSpec, cniChart, controlPlaneRuleGroups, MONITORING_RELEASE, monitoringChart } from "../core/addons";
+import { ChartSpec, cniChart, controlPlaneRuleGroups, kubernetesClusterIdentifier, MONITORING_RELEASE, monitoringChart } from "../core/addons";
 import { Cni, EtcdTopology } from "../core/config";
 
 export interface ClusterAddonsArgs {
@@ -24,7 +24,8 @@ export interface InstalledAddon {
 /**
  * What turns the control plane into a usable cluster: the pod network (nodes are NotReady without
  * one) and, when asked for, the alerting stack with kubeadm-ha's control-plane rules. Everything goes
- * through one Kubernetes provider built from the stack's kubeconfig, which waits for the bootstrap.
+ * through one Kubernetes provider built from the stack's kubeconfig, which waits for the bootstrap;
+ * `name` is the cluster's name, and the provider's cluster identifier.
  */
 export class ClusterAddons extends pulumi.ComponentResource {
     readonly provider: k8s.Provider;
@@ -32,7 +33,12 @@ export class ClusterAddons extends pulumi.ComponentResource {
 
     constructor(name: string, args: ClusterAddonsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:addons:ClusterAddons", name, {}, opts);
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig }, { parent: this, dependsOn: [args.bootstrapped] });
+        this.provider = new k8s.Provider(
+            `${name}-k8s`,
+            // Replaced only for another cluster, never for a new kubeconfig (core/addons.ts). The component is named after the cluster.
+            { kubeconfig: args.kubeconfig, clusterIdentifier: kubernetesClusterIdentifier(name) },
+            { parent: this, dependsOn: [args.bootstrapped] },
+        );
 
         const cni = cniChart(args.cni, args.podCidr);
         const network = cni && this.release(cni, []);

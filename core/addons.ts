@@ -19,6 +19,24 @@ export interface ChartSpec {
     values: Record<string, unknown>;
 }
 
+/**
+ * The Kubernetes provider's `clusterIdentifier`. With one set, pulumi-kubernetes replaces the provider
+ * (and with it every release and object on it) only when the identifier changes, and updates it for
+ * any other change (its DiffConfig); without one it replaces the provider whenever the kubeconfig is
+ * unknown at preview, as it is each time the admin certificate is re-issued, and a replacement of the
+ * fixed-name Helm releases fails ("cannot re-use a name that is still in use").
+ *
+ * The identifier is the cluster's name and nothing that a live cluster can change: the provider
+ * always talks to the same etcd, whose data the releases live in. A new load balancer (a new
+ * endpoint) or a new admin certificate reach the same cluster; even new CA keys in the same stack
+ * keep the releases in etcd, so replacing them would fail. A new cluster has a new name (the program
+ * refuses a rename of a live one), or a new stack, or follows a `pulumi destroy`, whose provider is
+ * new anyway. The value is known at preview: it depends on no resource.
+ */
+export function kubernetesClusterIdentifier(clusterName: string): string {
+    return `kubeadm-ha/${clusterName}`;
+}
+
 /** kubeadm taints control-plane nodes; add-ons that must run on them tolerate it. */
 export const CONTROL_PLANE_TOLERATION = { key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" };
 

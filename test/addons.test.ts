@@ -1,7 +1,7 @@
 /** Add-ons through @pulumi/kubernetes: the provider, the pod network and the alerting stack. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { ProgramRun, runProgram, UNKNOWN } from "./harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -94,5 +94,69 @@ describe("the cni choice", () => {
         const run = await runProgram({ cni: "cilium" });
         expect(run.named("kubeadm-ha-control-plane-cilium-8472").inputs).toMatchObject({ ipProtocol: "udp", fromPort: 8472 });
         expect(run.named("kubeadm-ha-control-plane-cilium-4240").inputs).toMatchObject({ ipProtocol: "tcp", fromPort: 4240 });
+    });
+});
+
+/**
+ * Whether a change of the provider's inputs replaces it, as pulumi-kubernetes decides it
+ * (provider/pkg/provider/provider.go, DiffConfig), for the inputs this program sets: a changed
+ * clusterIdentifier replaces; one that stays the same cancels every other replacement; otherwise an
+ * unknown kubeconfig replaces, and a known one replaces when its active cluster (server, CA) changes.
+ */
+function replacesProvider(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+    const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])];
+    if (keys.every((k) => olds[k] === news[k])) return false;
+    const id = "clusterIdentifier";
+    const replaces: string[] = [];
+    // diff.Updated: present before and after, different (an unknown new value is different).
+    if (olds[id] !== undefined && news[id] !== undefined && olds[id] !== news[id]) replaces.push(id);
+    // diff.Same && news.HasValue: the deferred reset of Replaces.
+    const sameIdentifier = olds[id] !== undefined && olds[id] === news[id];
+    const answer = () => !sameIdentifier && replaces.length > 0;
+    if (news.kubeconfig === UNKNOWN) {
+        replaces.push("kubeconfig");
+        return answer();
+    }
+    const activeCluster = (kubeconfig: unknown) => {
+        const config = parse(kubeconfig as string);
+        const context = config.contexts.find((c: any) => c.name === config["current-context"]).context;
+        return JSON.stringify(config.clusters.find((c: any) => c.name === context.cluster).cluster);
+    };
+    if (olds.kubeconfig !== news.kubeconfig && activeCluster(olds.kubeconfig) !== activeCluster(news.kubeconfig)) replaces.push("kubeconfig");
+    return answer();
+}
+
+describe("the Kubernetes provider's identity", () => {
+    let update: ProgramRun;
+    let preview: ProgramRun;
+    const provider = (run: ProgramRun) => run.ofType(PROVIDER)[0].inputs;
+    beforeAll(async () => {
+        update = await runProgram({});
+        preview = await runProgram({}, { preview: true });
+    });
+
+    it("is a cluster identifier known at preview, when the kubeconfig is not", () => {
+        expect(provider(update).clusterIdentifier).toBe("kubeadm-ha/kubeadm-ha");
+        expect(provider(preview).kubeconfig).toBe(UNKNOWN);
+        expect(provider(preview).clusterIdentifier).toBe(provider(update).clusterIdentifier);
+    });
+
+    it("keeps the provider, and every release on it, when the admin certificate is re-issued", () => {
+        // In preview a re-issued certificate leaves the kubeconfig unknown, as here.
+        expect(replacesProvider(provider(update), provider(preview))).toBe(false);
+        // In the update a new client certificate and key, and no other change, keep it too.
+        const config = parse(provider(update).kubeconfig);
+        config.users[0].user["client-certificate-data"] = Buffer.from("another certificate").toString("base64");
+        const reissued = { ...provider(update), kubeconfig: stringify(config) };
+        expect(replacesProvider(provider(update), reissued)).toBe(false);
+        // Without the identifier, the preview would replace it (and fail on the fixed release names).
+        const withoutIdentifier = (inputs: Record<string, unknown>) => Object.fromEntries(Object.entries(inputs).filter(([k]) => k !== "clusterIdentifier"));
+        expect(replacesProvider(withoutIdentifier(provider(update)), withoutIdentifier(provider(preview)))).toBe(true);
+    });
+
+    it("replaces the provider for another cluster: a new cluster name", async () => {
+        const renamed = await runProgram({ clusterName: "other" }, { preview: true });
+        expect(provider(renamed).clusterIdentifier).toBe("kubeadm-ha/other");
+        expect(replacesProvider(provider(update), provider(renamed))).toBe(true);
     });
 });
