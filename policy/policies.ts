@@ -2,12 +2,14 @@
  * Guardrails for an HA kubeadm control plane on AWS, checked on what `pulumi preview` would create.
  * Resource rules see a resource's inputs; the stack rule sees every resource.
  */
+import { gunzipSync } from "node:zlib";
 import type { Policies, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 
 /** A resource's inputs, as @pulumi/policy types them. */
 type Props = ResourceValidationArgs["props"];
 
 const INSTANCE = "aws:ec2/instance:Instance";
+const LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate";
 const SUBNET = "aws:ec2/subnet:Subnet";
 const TARGET_GROUP = "aws:lb/targetGroup:TargetGroup";
 const INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
@@ -45,9 +47,27 @@ function opensPrivatePortToWorld(rule: { protocol?: string; fromPort?: number; t
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/;
 
-function userDataOf(props: Props): string {
-    const base64 = typeof props.userDataBase64 === "string" ? Buffer.from(props.userDataBase64, "base64").toString("utf8") : "";
-    return `${typeof props.userData === "string" ? props.userData : ""}\n${base64}`;
+/** Base64 user data as cloud-init reads it: gzip-compressed or not. */
+function decodeBase64UserData(value: unknown): string {
+    if (typeof value !== "string") return "";
+    const bytes = Buffer.from(value, "base64");
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+        try {
+            return gunzipSync(bytes).toString("utf8");
+        } catch {
+            // Not gzip after all: read it as it is.
+        }
+    }
+    return bytes.toString("utf8");
+}
+
+/**
+ * The user data a resource hands to the instances it launches: an instance's `userData` (plain text)
+ * or `userDataBase64`, or a launch template's `userData` (base64, always).
+ */
+function userDataOf(type: string, props: Props): string {
+    if (type === LAUNCH_TEMPLATE) return decodeBase64UserData(props.userData);
+    return `${typeof props.userData === "string" ? props.userData : ""}\n${decodeBase64UserData(props.userDataBase64)}`;
 }
 
 export const controlPlaneSpread: StackValidationPolicy = {
@@ -178,15 +198,18 @@ export const encryptedRootVolume = resourcePolicy("root-volume-encrypted", "Inst
     if (props.rootBlockDevice?.encrypted !== true) report("the instance's root volume is not encrypted; set rootBlockDevice.encrypted to true");
 });
 
-export const noSecretsInUserData = resourcePolicy(
-    "no-secrets-in-user-data",
-    "User data holds no private key or bootstrap token: anyone with ec2:DescribeInstanceAttribute can read it.",
-    INSTANCE,
-    (props, report) => {
-        const userData = userDataOf(props);
+/** On instances and on the launch templates the program's instances are launched from. */
+export const noSecretsInUserData: ResourceValidationPolicy = {
+    name: "no-secrets-in-user-data",
+    description:
+        "User data holds no private key or bootstrap token, on instances or launch templates: anyone with ec2:DescribeInstanceAttribute or ec2:DescribeLaunchTemplateVersions can read it.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (args.type !== INSTANCE && args.type !== LAUNCH_TEMPLATE) return;
+        const userData = userDataOf(args.type, args.props);
         if (PRIVATE_KEY.test(userData)) report("user data contains a private key");
         if (BOOTSTRAP_TOKEN.test(userData)) report("user data contains what looks like a kubeadm bootstrap token");
     },
-);
+};
 
 export const policies: Policies = [controlPlaneSpread, etcdQuorumKept, apiHealthCheck, noPrivatePortsToWorld, imdsV2, encryptedRootVolume, noSecretsInUserData];

@@ -1,4 +1,5 @@
 /** The policy pack, both ways: the program's own resources pass; a broken resource of each kind is reported. */
+import { gzipSync } from "node:zlib";
 import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import {
     apiHealthCheck,
@@ -65,6 +66,18 @@ describe.each([
         expect(violations).toEqual([]);
     });
 
+    it("have their user data on launch templates, where the user-data rule reads it: a key planted there fails it", async () => {
+        const templates = resources.filter((r) => r.type === "aws:ec2/launchTemplate:LaunchTemplate");
+        expect(templates.length).toBeGreaterThan(0);
+        for (const template of templates) {
+            expect(await resourceViolations(noSecretsInUserData, template)).toEqual([]);
+            const script = Buffer.from(template.props.userData, "base64").toString("utf8");
+            const planted = `${script}\ncat > /etc/kubernetes/pki/ca.key <<EOF\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nEOF\n`;
+            const withKey = { ...template, props: { ...template.props, userData: Buffer.from(planted).toString("base64") } };
+            expect(await resourceViolations(noSecretsInUserData, withKey)).toEqual(["user data contains a private key"]);
+        }
+    });
+
     it("pass the control-plane spread policy", async () => {
         expect(await stackViolations(resources)).toEqual([]);
     });
@@ -108,6 +121,22 @@ describe("broken resources are reported", () => {
                 instance({ userData: undefined, userDataBase64: Buffer.from("kubeadm join --token abcdef.0123456789abcdef").toString("base64") }),
             ),
         ).toEqual(["user data contains what looks like a kubeadm bootstrap token"]);
+    });
+
+    it("a private key or a bootstrap token in a launch template's user data, base64 and also gzip-compressed", async () => {
+        const template = (userData: Buffer): ResourceLike => ({
+            type: "aws:ec2/launchTemplate:LaunchTemplate",
+            name: "bad",
+            props: { imageId: "ami-0123456789abcdef0", userData: userData.toString("base64") },
+        });
+        const key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n";
+        expect(await resourceViolations(noSecretsInUserData, template(Buffer.from(`#!/bin/bash\necho '${key}' > /etc/k.pem\n`)))).toEqual([
+            "user data contains a private key",
+        ]);
+        expect(await resourceViolations(noSecretsInUserData, template(gzipSync("#!/bin/bash\nkubeadm join --token abcdef.0123456789abcdef\n")))).toEqual([
+            "user data contains what looks like a kubeadm bootstrap token",
+        ]);
+        expect(await resourceViolations(noSecretsInUserData, template(Buffer.from("#!/bin/bash\napt-get install -y kubeadm\n")))).toEqual([]);
     });
 
     const group = (healthCheck: Record<string, unknown>): ResourceLike => ({
