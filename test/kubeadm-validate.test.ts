@@ -68,6 +68,19 @@ describe("real kubeadm accepts every kubeadm document the program renders", () =
         }
     });
 
+    it.each([CURRENT, PREVIOUS_MINOR])("the lab's etcd for $kubernetes is the one its kubeadm runs", (release) => {
+        const listed = spawnSync(
+            "unshare",
+            ["--net", binary("kubeadm", release), "config", "images", "list", "--kubernetes-version", `v${release.kubernetes}`],
+            {
+                encoding: "utf8",
+            },
+        );
+        expect(listed.stdout).toContain(`registry.k8s.io/etcd:${release.etcd}-0\n`);
+        const etcd = spawnSync(binary("etcd", release), ["--version"], { encoding: "utf8" });
+        expect(etcd.stdout).toContain(`etcd Version: ${release.etcd}\n`);
+    });
+
     it("and rejects a misspelt field, so its acceptance means something", () => {
         const findings = validate(
             CURRENT,
