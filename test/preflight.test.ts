@@ -399,9 +399,39 @@ describe("the npm scripts", () => {
 });
 
 describe("the pull-request workflow", () => {
-    type Step = { id?: string; uses?: string; run?: string; with?: Record<string, string> };
-    const workflow = parse(readFileSync(join(ROOT, ".github/workflows/preview.yml"), "utf8")) as { jobs: Record<string, { steps: Step[] }> };
+    type Step = { id?: string; uses?: string; run?: string; with?: Record<string, string | number> };
+    type Job = { if?: string; environment?: string; permissions?: Record<string, string>; env?: Record<string, string>; steps: Step[] };
+    const read = (name: string) =>
+        parse(readFileSync(join(ROOT, ".github/workflows", name), "utf8")) as { permissions?: Record<string, string>; jobs: Record<string, Job> };
+    const workflow = read("preview.yml");
     const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+
+    it("hands the passphrase only to a same-repository pull request in the protected environment, with a read-only role through OIDC", () => {
+        const text = readFileSync(join(ROOT, ".github/workflows/preview.yml"), "utf8");
+        expect(text).not.toMatch(/AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY/);
+        const withSecrets = Object.entries(workflow.jobs).filter(([, job]) => JSON.stringify(job).includes("secrets."));
+        expect(withSecrets.map(([name]) => name)).toEqual(["preview"]);
+        const preview = workflow.jobs.preview;
+        expect(preview.if).toBe("github.event.pull_request.head.repo.full_name == github.repository");
+        expect(preview.environment).toBe("preview");
+        expect(preview.permissions?.["id-token"]).toBe("write");
+        expect(workflow.permissions?.["id-token"]).toBeUndefined();
+        const aws = preview.steps.find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
+        expect(aws?.with?.["role-to-assume"]).toBe("${{ vars.AWS_PREVIEW_ROLE_ARN }}");
+        expect(preview.steps.indexOf(aws!)).toBeLessThan(preview.steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@")));
+        // A fork's pull request gets a job that says why there is no preview.
+        const fork = workflow.jobs.fork;
+        expect(fork.if).toBe("github.event.pull_request.head.repo.full_name != github.repository");
+        expect(fork.steps.map((s) => s.run).join("")).toMatch(/::notice::No preview for pull requests from forks/);
+    });
+
+    it.each(["preview.yml", "test.yml"])("%s runs on a Node.js line in support (Node 20 left it on 2026-04-30)", (name) => {
+        const versions = Object.values(read(name).jobs).flatMap((job) =>
+            job.steps.filter((s) => s.uses?.startsWith("actions/setup-node@")).map((s) => Number(s.with?.["node-version"])),
+        );
+        expect(versions.length).toBeGreaterThan(0);
+        for (const v of versions) expect([22, 24]).toContain(v);
+    });
 
     it("previews with the current major of the Pulumi action and the CLI version package.json pins", () => {
         const action = steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
