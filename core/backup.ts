@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { BackupInterval, S3Object, s3Url } from "./backup-settings";
-import { EtcdMember, ETCD_NODE_PATHS, ETCD_RELEASE, initialCluster, peerUrl } from "./etcd";
+import { EtcdMember, ETCD_NODE_PATHS, ETCD_RELEASE, ETCDUTL_RELEASES, initialCluster, peerUrl, renderEtcdReleases, RESTORE_REVISION_BUMP } from "./etcd";
 import { PKI_DIR } from "./kubeadm";
 import { PORTS } from "./plan";
 
@@ -198,6 +198,15 @@ export interface RestoreArgs {
     topology: "stacked" | "external";
 }
 
+/**
+ * The etcd a restored cluster runs, whose etcdutl restores its snapshot: "kubeadm" for stacked etcd
+ * (the etcd image the node's kubeadm runs, asked of it on the node: `kubeadm config images list`),
+ * else the release the external members were prepared with.
+ */
+export function restoredClusterEtcd(topology: RestoreArgs["topology"]): string {
+    return topology === "external" ? ETCD_RELEASE.version : "kubeadm";
+}
+
 /** The parameters of the etcd-restore step for one member. */
 export function etcdRestoreParams(args: RestoreArgs): Record<string, string> {
     if (!args.members.some((m) => m.name === args.member.name)) throw new Error(`${args.member.name} is not among the restored members`);
@@ -214,8 +223,10 @@ export function etcdRestoreParams(args: RestoreArgs): Record<string, string> {
         // kubeadm's etcd pod runs as root; an external member as the etcd user.
         DATA_OWNER: external ? "etcd:etcd" : "root:root",
         CLUSTER_ENV_FILE: external ? "/etc/etcd/cluster.env" : "",
-        ETCD_VERSION: ETCD_RELEASE.version,
-        ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64,
-        ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64,
+        // The restore refuses a snapshot whose etcd minor is not the cluster's, and restores with that
+        // minor's etcdutl: the cluster's own, else one of these, checksum verified.
+        CLUSTER_ETCD: restoredClusterEtcd(args.topology),
+        ETCDUTL_RELEASES: renderEtcdReleases(ETCDUTL_RELEASES),
+        REVISION_BUMP: String(RESTORE_REVISION_BUMP),
     };
 }

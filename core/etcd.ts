@@ -18,6 +18,51 @@ export const ETCD_RELEASE = {
     },
 } as const;
 
+/** One etcd release's official tarballs: etcd-v<version>-linux-<arch>.tar.gz and their SHA-256 sums. */
+export interface EtcdRelease {
+    version: string;
+    sha256: { amd64: string; arm64: string };
+}
+
+/**
+ * The etcdutl a restore falls back to, one release per etcd minor, where the etcd the restored
+ * cluster runs brings no etcdutl of its own. etcd restores a snapshot only with the etcdutl of the
+ * major.minor that wrote it (the Kubernetes etcd guide: "etcd supports restoring from snapshots that
+ * are taken from an etcd process of the major.minor version"; another patch of that minor is fine),
+ * so the restore never uses one of another minor. A stacked cluster's own etcdutl is the one in the
+ * etcd image its kubeadm runs (registry.k8s.io/etcd, the exact release, pulled as kubeadm pulls it);
+ * the images Kubernetes built before it promoted etcd's own (kubernetes/k8s.io#8596) carry etcd and
+ * etcdctl only, and those are what the tarballs here are for. External members have theirs
+ * (ETCD_RELEASE). SHA-256 sums as pinned by kubespray (roles/kubespray_defaults/vars/main/checksums.yml,
+ * commit 46dbdd39); etcd 3.7 has none pinned there yet, and its images carry etcdutl.
+ */
+export const ETCDUTL_RELEASES: readonly EtcdRelease[] = [
+    ETCD_RELEASE,
+    {
+        version: "3.6.14",
+        sha256: {
+            amd64: "ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5",
+            arm64: "fa1b80565ee6fc2df1ae6f57a508b221f3ecc7d591c317c581cd8281b0842b3e",
+        },
+    },
+];
+
+/**
+ * How far a restore moves etcd's revision past the snapshot's (etcdutl snapshot restore
+ * --bump-revision, with --mark-compacted): further than every write the lost cluster made after the
+ * snapshot, so no revision a client saw is ever reused and every watcher and informer that survives
+ * the restore is told its revision is compacted and lists again, instead of resuming at a revision
+ * that now means other data (etcd-io/etcd#16028). One billion, the figure etcd's recovery guide gives:
+ * it covers a week-old snapshot at up to 1,500 writes a second (1,500 × 604,800 ≈ 907 million), far
+ * more than a control plane writes, and leaves the 64-bit revision counter all its range.
+ */
+export const RESTORE_REVISION_BUMP = 1_000_000_000;
+
+/** One line per release, "<version> <sha256 amd64> <sha256 arm64>", as the restore reads them. */
+export function renderEtcdReleases(releases: readonly EtcdRelease[]): string {
+    return releases.map((r) => `${r.version} ${r.sha256.amd64} ${r.sha256.arm64}`).join("\n");
+}
+
 /** Where the member keeps its state and certificates. */
 export interface EtcdPaths {
     dataDir: string;

@@ -9,7 +9,8 @@
 #   kubeadm-ha-etcd-backup now       the same from this member whoever leads; run before a risky change,
 #                                    it fails when the snapshot cannot be uploaded
 #   kubeadm-ha-etcd-backup restore   a snapshot from S3, verified against its SHA-256, restored with
-#                                    etcdutl into DATA_DIR before etcd first starts
+#                                    the etcdutl of the etcd the cluster runs into DATA_DIR before etcd
+#                                    first starts
 #
 # Settings (environment; systemd passes /etc/kubeadm-ha/etcd-backup.env, and a run by hand reads it):
 #   ETCD_ENDPOINT, ETCD_CACERT, ETCD_CERT, ETCD_KEY  the member and a client identity
@@ -19,9 +20,16 @@
 #   MEMBER_NAME, S3_BUCKET, S3_PREFIX, S3_REGION     uploads: s3://S3_BUCKET/S3_PREFIX/<UTC time>-MEMBER_NAME.db
 #   S3_KMS_KEY_ID        SSE-KMS with this key (otherwise SSE-S3)
 #   BACKUP_INTERVAL_SECONDS, METRICS_DIR             node exporter textfile metrics (last success)
+#   ETCD_VERSION, ETCD_SHA256_AMD64, ETCD_SHA256_ARM64  the etcd release whose etcdctl and etcdutl a node
+#                 that reaches another member fetches when it has none
 # Restore settings: RESTORE_BUCKET, RESTORE_KEY, RESTORE_REGION, MEMBER_NAME, MEMBER_PEER_URL,
-#   INITIAL_CLUSTER, CLUSTER_TOKEN, DATA_DIR, DATA_OWNER, CLUSTER_ENV_FILE (optional), and ETCD_VERSION,
-#   ETCD_SHA256_AMD64, ETCD_SHA256_ARM64 to fetch etcdutl where the node has none.
+#   INITIAL_CLUSTER, CLUSTER_TOKEN, DATA_DIR, DATA_OWNER, CLUSTER_ENV_FILE (optional), RESTORE_MARKER;
+#   CLUSTER_ETCD, the etcd the restored cluster runs: "kubeadm" (stacked: the etcd image the node's
+#   kubeadm runs, whose etcdutl restores) or a release (external: the members', ETCDUTL_BIN);
+#   ETCDUTL_RELEASES, "<version> <sha256 amd64> <sha256 arm64>" lines, one release per etcd minor, to
+#   fetch where the cluster's etcd brings no etcdutl; REVISION_BUMP, for --bump-revision.
+# Every snapshot uploaded carries the release of the etcd that wrote it (x-amz-meta-etcd-version): a
+# restore refuses one of another major.minor than the cluster's etcd, whose etcdutl alone restores it.
 # AWS credentials are the instance role's, from IMDSv2; requests are signed by curl (--aws-sigv4) and
 # the secrets reach curl on its stdin, never on a command line.
 set -euo pipefail
@@ -31,6 +39,18 @@ mode=${1:-local}
 fail() {
   printf 'kubeadm-ha-etcd-backup: %s\n' "$*" >&2
   exit 1
+}
+
+# Makes each directory DIR... that is missing with mode MODE and leaves one that exists as it is: the
+# node exporter's directory and a data directory's parent (/var/lib) are not this program's, and GNU
+# `install -d -m` would change the mode of one that exists (a /var/lib at 0700 stops every service
+# that does not run as root).
+make_dir() {
+  local mode=$1 dir
+  shift
+  for dir in "$@"; do
+    [ -d "$dir" ] || install -d -m "$mode" "$dir"
+  done
 }
 
 # Run by hand (sudo kubeadm-ha-etcd-backup now), read the settings systemd would pass.
@@ -191,7 +211,7 @@ local_snapshot() {
 write_metrics() {
   [ -n "${METRICS_DIR:-}" ] || return 0
   local tmp
-  install -d -m 0755 "$METRICS_DIR"
+  make_dir 0755 "$METRICS_DIR"
   tmp=$(mktemp "$METRICS_DIR/.kubeadm_ha_etcd_backup.XXXXXX")
   {
     echo "# HELP kubeadm_ha_etcd_backup_interval_seconds How often one etcd member uploads a snapshot to S3."
@@ -217,12 +237,16 @@ write_metrics() {
 
 upload_snapshot() {
   : "${BACKUP_DIR:?}" "${MEMBER_NAME:?}" "${S3_BUCKET:?}" "${S3_PREFIX:?}" "${S3_REGION:?}"
-  local started=$EPOCHREALTIME
+  local started=$EPOCHREALTIME status version
+  status=$(etcdctl_run endpoint status -w fields) || fail "etcd member $MEMBER_NAME does not answer"
+  # The release of the etcd that writes the snapshot, stored with it: only an etcdutl of its
+  # major.minor may restore it.
+  version=$(field Version <<<"$status" | tr -d '"')
+  [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.+-]*$ ]] || fail "etcd member $MEMBER_NAME reports no version"
   if [ "$1" = upload ]; then
     # Every member's timer fires in the same slot; the raft leader acts. It is healthy by definition
     # (it holds a quorum's lease) and holds every committed write, and each member can tell on its own.
-    local status member leader
-    status=$(etcdctl_run endpoint status -w fields) || fail "etcd member $MEMBER_NAME does not answer"
+    local member leader
     member=$(field MemberID <<<"$status")
     leader=$(field Leader <<<"$status")
     if [ -z "$member" ] || [ "$member" != "$leader" ]; then
@@ -249,6 +273,7 @@ upload_snapshot() {
     -H "x-amz-content-sha256: $hex"
     -H "x-amz-checksum-sha256: $digest"
     -H "x-amz-meta-sha256: $hex"
+    -H "x-amz-meta-etcd-version: $version"
   )
   if [ -n "${S3_KMS_KEY_ID:-}" ]; then
     headers+=(-H "x-amz-server-side-encryption: aws:kms" -H "x-amz-server-side-encryption-aws-kms-key-id: $S3_KMS_KEY_ID")
@@ -262,13 +287,32 @@ upload_snapshot() {
   seconds=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
   printf '%s %s %s %s\n' "$(date +%s)" "$size" "$seconds" "$key" >"$BACKUP_DIR/.last-upload"
   write_metrics
-  echo "uploaded s3://$S3_BUCKET/$key ($size bytes, sha256 $hex, revision $(field Revision <<<"$fields"), $(field Keys <<<"$fields") keys) in ${seconds}s"
+  echo "uploaded s3://$S3_BUCKET/$key ($size bytes, sha256 $hex, etcd $version, revision $(field Revision <<<"$fields"), $(field Keys <<<"$fields") keys) in ${seconds}s"
+}
+
+# Downloads the official etcd release $1 for this machine's architecture into directory $4, checks
+# it against its pinned SHA-256 ($2 for amd64, $3 for arm64), extracts the tools named after them and
+# prints the directory that holds them.
+fetch_etcd_release() {
+  local version=$1 amd64=$2 arm64=$3 dir=$4 arch sha256 name
+  shift 4
+  arch=$(dpkg --print-architecture)
+  case "$arch" in
+    amd64) sha256=$amd64 ;;
+    arm64) sha256=$arm64 ;;
+    *) fail "unsupported architecture $arch" ;;
+  esac
+  name="etcd-v${version}-linux-${arch}"
+  curl -fsSL --retry 5 -o "$dir/$name.tar.gz" "https://github.com/etcd-io/etcd/releases/download/v${version}/${name}.tar.gz" ||
+    fail "could not download etcd v$version"
+  echo "${sha256}  $dir/$name.tar.gz" | sha256sum --check --strict --quiet || fail "the etcd release v$version does not match its pinned SHA-256"
+  tar -xzf "$dir/$name.tar.gz" -C "$dir" "${@/#/$name/}"
+  printf '%s' "$dir/$name"
 }
 
 # etcdctl and etcdutl from the pinned etcd release, checksum verified, where the node lacks either
-# (control-plane nodes run etcd in kubeadm's pod only): a restore needs etcdutl, and a snapshot taken
-# through another member before a change ("binary" access from a node that joins) needs both.
-# Arguments: the tools needed (etcdutl, etcdctl).
+# (control-plane nodes run etcd in kubeadm's pod only): a snapshot taken through another member before
+# a change ("binary" access from a node that joins) needs both. Arguments: the tools needed.
 ensure_etcd_tools() {
   local tool missing=()
   for tool in "$@"; do
@@ -279,61 +323,139 @@ ensure_etcd_tools() {
   done
   [ "${#missing[@]}" -gt 0 ] || return 0
   : "${ETCD_VERSION:?}" "${ETCD_SHA256_AMD64:?}" "${ETCD_SHA256_ARM64:?}"
-  local arch sha256 name tmp
-  arch=$(dpkg --print-architecture)
-  case "$arch" in
-    amd64) sha256=$ETCD_SHA256_AMD64 ;;
-    arm64) sha256=$ETCD_SHA256_ARM64 ;;
-    *) fail "unsupported architecture $arch" ;;
-  esac
-  name="etcd-v${ETCD_VERSION}-linux-${arch}"
+  local tmp dir
   tmp=$(mktemp -d)
-  curl -fsSL --retry 5 -o "$tmp/$name.tar.gz" "https://github.com/etcd-io/etcd/releases/download/v${ETCD_VERSION}/${name}.tar.gz"
-  echo "${sha256}  $tmp/$name.tar.gz" | sha256sum --check --strict --quiet || fail "the etcd release does not match its pinned SHA-256"
-  tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "${missing[@]/#/$name/}"
+  dir=$(fetch_etcd_release "$ETCD_VERSION" "$ETCD_SHA256_AMD64" "$ETCD_SHA256_ARM64" "$tmp" "${missing[@]}") || exit 1
   for tool in "${missing[@]}"; do
-    if [ "$tool" = etcdutl ]; then install -m 0755 "$tmp/$name/etcdutl" "$ETCDUTL_BIN"; else install -m 0755 "$tmp/$name/etcdctl" "$ETCD_CLIENT_BIN"; fi
+    if [ "$tool" = etcdutl ]; then install -m 0755 "$dir/etcdutl" "$ETCDUTL_BIN"; else install -m 0755 "$dir/etcdctl" "$ETCD_CLIENT_BIN"; fi
   done
   rm -rf "$tmp"
 }
 
+# "3.6" of 3.6.8, 3.6.8-0 or 3.6; empty for anything else.
+minor_of() {
+  [[ "$1" =~ ^([0-9]+\.[0-9]+)(\.|-|$) ]] && printf '%s' "${BASH_REMATCH[1]}"
+}
+
+# The release an etcdutl (the command "$@") reports, such as 3.6.8; empty when it does not run.
+etcdutl_version() {
+  { "$@" version 2>/dev/null || true; } | sed -n 's/^etcdutl version: \([0-9][0-9A-Za-z.+-]*\)$/\1/p' | head -n 1
+}
+
+# etcdutl inside the etcd image $ETCD_IMAGE, through containerd, with the restore's work directory
+# bound at its own path; each run is a container of its own name, removed when it ends.
+image_etcdutl() {
+  IMAGE_RUNS=$((IMAGE_RUNS + 1))
+  ctr --namespace k8s.io run --rm --mount "type=bind,src=$RESTORE_WORK,dst=$RESTORE_WORK,options=rbind:rw" \
+    "$ETCD_IMAGE" "kubeadm-ha-etcdutl-$BASHPID-$IMAGE_RUNS" etcdutl "$@"
+}
+
+# Chooses the etcdutl of the etcd the restored cluster runs (CLUSTER_ETCD) and sets ETCDUTL (the
+# command), ETCDUTL_RELEASE (its release) and CLUSTER_ETCD_RELEASE. Stacked ("kubeadm"): the etcdutl in
+# the etcd image this node's kubeadm runs, pulled as kubeadm pulls it, so the very release that then
+# serves the data restores it. External: the members' own, installed with etcd. Where that brings no
+# etcdutl of the cluster's minor (registry.k8s.io images Kubernetes built itself carry etcd and etcdctl
+# only): the release of that minor pinned in ETCDUTL_RELEASES, checksum verified. Never another minor.
+select_etcdutl() {
+  local image found="" where version amd64 arm64 dir
+  IMAGE_RUNS=0
+  if [ "$CLUSTER_ETCD" = kubeadm ]; then
+    image=$(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" 2>/dev/null | grep -E '/etcd:[^[:space:]]+$' | head -n 1) ||
+      fail "kubeadm $(kubeadm version -o short 2>/dev/null) lists no etcd image; cannot tell which etcd the cluster runs"
+    [[ "$image" =~ ^[A-Za-z0-9./:_-]+$ ]] || fail "kubeadm lists an unexpected etcd image: $image"
+    CLUSTER_ETCD_RELEASE=${image##*:}
+    CLUSTER_ETCD_RELEASE=${CLUSTER_ETCD_RELEASE%%-*}
+    ETCD_IMAGE=$image
+    where="the etcd image $image that kubeadm runs"
+    ctr --namespace k8s.io images pull "$image" >"$RESTORE_WORK/pull.log" 2>&1 ||
+      { tail -n 5 "$RESTORE_WORK/pull.log" >&2; fail "could not pull $image, the etcd kubeadm runs"; }
+    found=$(etcdutl_version image_etcdutl)
+    if [ -n "$found" ] && [ "$(minor_of "$found")" = "$(minor_of "$CLUSTER_ETCD_RELEASE")" ]; then
+      ETCDUTL=(image_etcdutl)
+      ETCDUTL_RELEASE=$found
+      return 0
+    fi
+  else
+    CLUSTER_ETCD_RELEASE=$CLUSTER_ETCD
+    where="$ETCDUTL_BIN"
+    [ ! -x "$ETCDUTL_BIN" ] || found=$(etcdutl_version "$ETCDUTL_BIN")
+    if [ -n "$found" ] && [ "$(minor_of "$found")" = "$(minor_of "$CLUSTER_ETCD_RELEASE")" ]; then
+      ETCDUTL=("$ETCDUTL_BIN")
+      ETCDUTL_RELEASE=$found
+      return 0
+    fi
+  fi
+  [ -n "$(minor_of "$CLUSTER_ETCD_RELEASE")" ] || fail "the cluster's etcd release '$CLUSTER_ETCD_RELEASE' is not a version"
+  echo "${where} has no etcdutl of etcd $(minor_of "$CLUSTER_ETCD_RELEASE")${found:+ (it has $found)}; fetching the pinned release of that minor"
+  while read -r version amd64 arm64; do
+    [ "$(minor_of "$version")" = "$(minor_of "$CLUSTER_ETCD_RELEASE")" ] || continue
+    dir=$(fetch_etcd_release "$version" "$amd64" "$arm64" "$RESTORE_WORK" etcdutl) || exit 1
+    ETCDUTL=("$dir/etcdutl")
+    ETCDUTL_RELEASE=$version
+    return 0
+  done <<<"${ETCDUTL_RELEASES:-}"
+  fail "no etcdutl of etcd $(minor_of "$CLUSTER_ETCD_RELEASE") to restore with: ${where} has none and kubeadm-ha pins no release of that minor"
+}
+
+# A header of the downloaded snapshot's S3 response ($1 in lower case).
+snapshot_header() {
+  tr -d '\r' <"$RESTORE_WORK/headers" | awk -F': ' -v name="$1" 'tolower($1) == name { print $2; exit }'
+}
+
 restore_snapshot() {
   : "${RESTORE_BUCKET:?}" "${RESTORE_KEY:?}" "${RESTORE_REGION:?}" "${MEMBER_NAME:?}" "${MEMBER_PEER_URL:?}" \
-    "${INITIAL_CLUSTER:?}" "${CLUSTER_TOKEN:?}" "${DATA_DIR:?}"
+    "${INITIAL_CLUSTER:?}" "${CLUSTER_TOKEN:?}" "${DATA_DIR:?}" "${CLUSTER_ETCD:?}" "${REVISION_BUMP:?}"
   local source="s3://$RESTORE_BUCKET/$RESTORE_KEY" marker=${RESTORE_MARKER:-/var/lib/kubeadm-ha/etcd-restored}
   if [ -d "$DATA_DIR/member" ]; then
     echo "$DATA_DIR already holds etcd data; not restoring $source over it"
     return 0
   fi
-  ensure_etcd_tools etcdutl
-  local work expected actual
-  install -d -m 0700 "$(dirname "$DATA_DIR")"
-  # Next to the data directory, so the restored member moves into place with a rename.
-  work=$(mktemp -d "$(dirname "$DATA_DIR")/.kubeadm-ha-restore.XXXXXX")
-  # shellcheck disable=SC2064 # expand now: $work is local
-  trap "rm -rf '$work'" EXIT
-  s3_request "$RESTORE_REGION" "$work/snapshot.db" -D "$work/headers" -H "x-amz-content-sha256: $EMPTY_SHA256" \
+  [[ "$REVISION_BUMP" =~ ^[1-9][0-9]*$ ]] || fail "REVISION_BUMP '$REVISION_BUMP' is not a positive number"
+  local state expected actual written revision
+  # The work happens in kubeadm-ha's own directory; the data directory's parent (/var/lib) is the
+  # system's and keeps its mode.
+  state=$(dirname "$marker")
+  install -d -m 0700 "$state"
+  make_dir 0755 "$(dirname "$DATA_DIR")"
+  RESTORE_WORK=$(mktemp -d "$state/restore.XXXXXX")
+  # shellcheck disable=SC2064 # expand now
+  trap "rm -rf '$RESTORE_WORK'" EXIT
+  select_etcdutl
+  s3_request "$RESTORE_REGION" "$RESTORE_WORK/snapshot.db" -D "$RESTORE_WORK/headers" -H "x-amz-content-sha256: $EMPTY_SHA256" \
     "$(s3_base_url "$RESTORE_BUCKET" "$RESTORE_REGION")/$RESTORE_KEY" || fail "could not download $source"
-  expected=$(tr -d '\r' <"$work/headers" | awk -F': ' 'tolower($1) == "x-amz-meta-sha256" { print $2; exit }')
+  expected=$(snapshot_header x-amz-meta-sha256)
   [[ "$expected" =~ ^[0-9a-f]{64}$ ]] || fail "$source carries no SHA-256 (x-amz-meta-sha256); refusing to restore an unverifiable snapshot"
-  actual=$(sha256sum "$work/snapshot.db" | cut -d' ' -f1)
+  actual=$(sha256sum "$RESTORE_WORK/snapshot.db" | cut -d' ' -f1)
   [ "$actual" = "$expected" ] || fail "$source does not match its SHA-256 (stored $expected, downloaded $actual); refusing to restore it"
-  "$ETCDUTL_BIN" snapshot status "$work/snapshot.db" -w fields >"$work/status" || fail "etcdutl rejects $source"
-  "$ETCDUTL_BIN" snapshot restore "$work/snapshot.db" --data-dir "$work/data" --name "$MEMBER_NAME" \
+  "${ETCDUTL[@]}" snapshot status "$RESTORE_WORK/snapshot.db" -w fields >"$RESTORE_WORK/status" || fail "etcdutl rejects $source"
+  # The etcd that wrote the snapshot: recorded with the upload; for a snapshot uploaded before that,
+  # the storage version etcd 3.6 and later keep in every snapshot (etcdutl 3.6 and later show it);
+  # without either, etcd 3.5 (3.5 keeps none, and kubeadm-ha never ran an older etcd).
+  written=$(snapshot_header x-amz-meta-etcd-version)
+  [ -n "$written" ] || written=$(field Version <"$RESTORE_WORK/status")
+  [ -n "$written" ] || written=3.5
+  [ -n "$(minor_of "$written")" ] || fail "$source names its etcd as '$written', which is not a version"
+  if [ "$(minor_of "$written")" != "$(minor_of "$CLUSTER_ETCD_RELEASE")" ]; then
+    fail "$source was written by etcd $written, and this cluster runs etcd $CLUSTER_ETCD_RELEASE: etcd restores a snapshot only with the etcdutl of the major.minor that wrote it. Restore it into a cluster whose etcd is $(minor_of "$written") (stacked: a kubernetesVersion whose kubeadm runs that etcd, such as the release the snapshot's cluster ran; external: a kubeadm-ha release whose members run it), then upgrade that cluster"
+  fi
+  # --bump-revision and --mark-compacted: every revision a client of the old cluster saw is compacted
+  # in the restored one, so watchers and informers list again instead of resuming at reused revisions.
+  "${ETCDUTL[@]}" snapshot restore "$RESTORE_WORK/snapshot.db" --data-dir "$RESTORE_WORK/data" --name "$MEMBER_NAME" \
     --initial-cluster "$INITIAL_CLUSTER" --initial-cluster-token "$CLUSTER_TOKEN" \
-    --initial-advertise-peer-urls "$MEMBER_PEER_URL" >"$work/restore.log" 2>&1 ||
-    { cat "$work/restore.log" >&2; fail "etcdutl snapshot restore failed"; }
+    --initial-advertise-peer-urls "$MEMBER_PEER_URL" --bump-revision "$REVISION_BUMP" --mark-compacted >"$RESTORE_WORK/restore.log" 2>&1 ||
+    { cat "$RESTORE_WORK/restore.log" >&2; fail "etcdutl snapshot restore failed"; }
   install -d -m 0700 "$DATA_DIR"
-  mv "$work/data/member" "$DATA_DIR/member"
+  mv "$RESTORE_WORK/data/member" "$DATA_DIR/member"
   [ -z "${DATA_OWNER:-}" ] || chown -R "$DATA_OWNER" "$DATA_DIR"
   # An external member's unit reads its bootstrap flags from this file; a restored member has its
   # cluster in its data, but the file must exist.
   if [ -n "${CLUSTER_ENV_FILE:-}" ] && [ ! -f "$CLUSTER_ENV_FILE" ]; then
     printf 'ETCD_INITIAL_CLUSTER=%s\nETCD_INITIAL_CLUSTER_STATE=new\n' "$INITIAL_CLUSTER" >"$CLUSTER_ENV_FILE"
   fi
-  install -d -m 0700 "$(dirname "$marker")"
-  printf '%s sha256:%s revision:%s restored:%s\n' "$source" "$actual" "$(field Revision <"$work/status")" "$(date -u +%FT%TZ)" >"$marker"
-  echo "restored $MEMBER_NAME from $source (sha256 $actual, revision $(field Revision <"$work/status"), $(field Keys <"$work/status") keys) into $DATA_DIR"
+  revision=$(field Revision <"$RESTORE_WORK/status")
+  printf '%s sha256:%s revision:%s etcd:%s etcdutl:%s bump:%s restored:%s\n' "$source" "$actual" "$revision" "$written" "$ETCDUTL_RELEASE" \
+    "$REVISION_BUMP" "$(date -u +%FT%TZ)" >"$marker"
+  echo "restored $MEMBER_NAME from $source (sha256 $actual, revision $revision, $(field Keys <"$RESTORE_WORK/status") keys, written by etcd $written) into $DATA_DIR with etcdutl $ETCDUTL_RELEASE for etcd $CLUSTER_ETCD_RELEASE; revisions moved on by $REVISION_BUMP and compacted"
 }
 
 case "$mode" in

@@ -15,7 +15,7 @@ import { monitoringChart } from "../core/addons";
 import { backupEnvironment, etcdRestoreParams, METRICS_DIR, OffsiteMember, SNAPSHOT_NOW_SERVICE, UPLOAD_SERVICE, uploadTimer } from "../core/backup";
 import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval, S3Object } from "../core/backup-settings";
-import { clientUrl, EtcdMember } from "../core/etcd";
+import { clientUrl, EtcdMember, RESTORE_REVISION_BUMP } from "../core/etcd";
 import { ETCD_SNAPSHOT_NOW, renderEtcdBackupInstall, renderEtcdBackupProgram, renderEtcdRestore, renderStepScript, shellQuote } from "../core/scripts";
 import { externalBackupTarget, STACKED_BACKUP_TARGET } from "../core/backup";
 import {
@@ -27,6 +27,8 @@ import {
     LAB_CREDENTIALS,
     LAB_REGION,
     labPki,
+    labEtcdVersion,
+    labRestoreHost,
     labRestoreParams,
     LabS3,
     sigV4Problem,
@@ -84,18 +86,19 @@ function restoreScript(params: Record<string, string>): string {
     return match[1];
 }
 
-/** Runs the rendered restore step for `m`, a member of RESTORED, from `object`, with its data under `dataDir`. */
+/**
+ * Runs the rendered restore step for `m`, a member of RESTORED, from `object`, with its data in
+ * `dataDir`, on a host whose root is `dataDir`'s parent (the lab's etcdutl where a member's is).
+ */
 function restore(m: EtcdMember, object: S3Object, dataDir: string) {
+    const host = labRestoreHost(dataDir);
     const params = labRestoreParams(m, RESTORED, object, CLUSTER, dataDir);
-    const script = writeTemp(join(dataDir, ".."), "etcd-restore.sh", restoreScript(params));
+    const script = writeTemp(host, "etcd-restore.sh", restoreScript(params));
     return runProcess("bash", [script], {
         PATH: process.env.PATH,
-        ETCDUTL_BIN: etcdutl,
         KUBEADM_HA_TEST_IMDS: imds.url,
         KUBEADM_HA_TEST_S3: s3.url,
-        // Where the remote steps' shared helpers keep logs and temporary files.
-        KUBEADM_HA_ROOT: join(dataDir, "..", "host"),
-        LOG_DIR: join(dataDir, "..", "log"),
+        KUBEADM_HA_ROOT: host,
     });
 }
 
@@ -142,7 +145,7 @@ describe("etcd snapshots uploaded to S3", () => {
             expect([m.name, runs[i].status, runs[i].stderr]).toEqual([m.name, 0, ""]);
             expect(runs[i].stdout).toMatch(
                 m === leader
-                    ? /^uploaded s3:\/\/\S+ \(\d+ bytes, sha256 [0-9a-f]{64}, revision \d+, \d+ keys\) in [\d.]+s\n$/
+                    ? /^uploaded s3:\/\/\S+ \(\d+ bytes, sha256 [0-9a-f]{64}, etcd \d+\.\d+\.\d+, revision \d+, \d+ keys\) in [\d.]+s\n$/
                     : /is not the leader; the leader uploads\n$/,
             );
         }
@@ -150,10 +153,11 @@ describe("etcd snapshots uploaded to S3", () => {
         expect(key).toMatch(new RegExp(`^kubeadm-ha/etcd/\\d{8}T\\d{6}Z-${leader.name}\\.db$`));
         uploaded = { bucket: BUCKET, key };
 
-        // What S3 holds: the snapshot, with its SHA-256 as metadata.
+        // What S3 holds: the snapshot, with its SHA-256 and the release of the etcd that wrote it as metadata.
         const object = await direct(s3, "GET", key);
         expect(object.status).toBe(200);
         expect(object.headers["x-amz-meta-sha256"]).toBe(createHash("sha256").update(object.body).digest("hex"));
+        expect(object.headers["x-amz-meta-etcd-version"]).toBe(labEtcdVersion());
         expect(runs[SOURCE.indexOf(leader)].stdout).toContain(`sha256 ${object.headers["x-amz-meta-sha256"]}`);
     });
 
@@ -170,6 +174,7 @@ describe("etcd snapshots uploaded to S3", () => {
                 "x-amz-content-sha256",
                 "x-amz-checksum-sha256",
                 "x-amz-meta-sha256",
+                "x-amz-meta-etcd-version",
                 "x-amz-security-token",
                 "x-amz-server-side-encryption",
             ]),
@@ -248,8 +253,14 @@ describe("a new cluster restored from the uploaded snapshot", () => {
         for (const [i, m] of RESTORED.entries()) {
             expect([m.name, results[i].status, results[i].stderr]).toEqual([m.name, 0, ""]);
             expect(results[i].stdout).toMatch(
-                new RegExp(`restored ${m.name} from s3://${BUCKET}/${uploaded.key} \\(sha256 [0-9a-f]{64}, revision \\d+, \\d+ keys\\)`),
+                new RegExp(
+                    `restored ${m.name} from s3://${BUCKET}/${uploaded.key} \\(sha256 [0-9a-f]{64}, revision \\d+, \\d+ keys, written by etcd ${labEtcdVersion()}\\) ` +
+                        `into \\S+ with etcdutl ${labEtcdVersion()} for etcd ${labEtcdVersion()}; revisions moved on by ${RESTORE_REVISION_BUMP} and compacted`,
+                ),
             );
+            // The revision bump and the compaction, as etcdutl was asked (the lab's etcd 3.4 takes neither: its shim checks and drops them).
+            const asked = readFileSync(join(restored.paths(m).dataDir, "..", "usr/local/bin/etcdutl.log"), "utf8");
+            expect(asked).toMatch(new RegExp(`^snapshot restore .* --bump-revision ${RESTORE_REVISION_BUMP} --mark-compacted$`, "m"));
         }
         restored.start();
         await eventually("the restored cluster to be healthy", 60, () => restored.healthy());
@@ -296,6 +307,24 @@ describe("a new cluster restored from the uploaded snapshot", () => {
         expect(unverifiable.status).not.toBe(0);
         expect(unverifiable.stderr).toContain("carries no SHA-256 (x-amz-meta-sha256); refusing to restore an unverifiable snapshot");
         expect(existsSync(join(bare, "member"))).toBe(false);
+    });
+
+    it("refuses a snapshot another etcd minor than the cluster's wrote, before etcdutl restores anything", async () => {
+        const original = await direct(s3, "GET", uploaded.key);
+        const [major, minor] = labEtcdVersion().split(".").map(Number);
+        const other = `${major}.${minor + 1}.0`;
+        const otherKey = `${OFFSITE.prefix}/other-minor.db`;
+        const metadata = { "x-amz-meta-sha256": String(original.headers["x-amz-meta-sha256"]), "x-amz-meta-etcd-version": other };
+        expect((await direct(s3, "PUT", otherKey, original.body, metadata)).status).toBe(200);
+        const target = join(root, "refused", "other-minor", "data");
+        mkdirSync(join(target, ".."), { recursive: true });
+        const refused = await restore(RESTORED[0], { bucket: BUCKET, key: otherKey }, target);
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toContain(
+            `s3://${BUCKET}/${otherKey} was written by etcd ${other}, and this cluster runs etcd ${labEtcdVersion()}: etcd restores a snapshot only with the etcdutl of the major.minor that wrote it`,
+        );
+        expect(existsSync(join(target, "member"))).toBe(false);
+        expect(readFileSync(join(target, "..", "usr/local/bin/etcdutl.log"), "utf8")).not.toMatch(/^snapshot restore/m);
     });
 });
 

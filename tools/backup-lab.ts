@@ -18,7 +18,7 @@ import { createHash, createHmac } from "node:crypto";
 import { chmodSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { createServer, IncomingMessage, request, Server, ServerResponse } from "node:http";
 import { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { etcdRestoreParams, restoreClusterToken } from "../core/backup";
 import { S3Object } from "../core/backup-settings";
 import { clientUrl, etcdFlags, EtcdMember, initialCluster } from "../core/etcd";
@@ -42,9 +42,28 @@ export function runProcess(
     });
 }
 
+/** The release of the lab's etcd (Debian's): "3.4.23" of `etcd --version`. */
+export function labEtcdVersion(): string {
+    const version = /etcd Version: (\S+)/.exec(spawnSync("etcd", ["--version"], { encoding: "utf8" }).stdout ?? "")?.[1];
+    if (!version) throw new Error("etcd --version names no release");
+    return version;
+}
+
+/**
+ * The host a restore step runs on for a member whose data directory is `dataDir`: `dataDir`'s parent,
+ * the step's KUBEADM_HA_ROOT, with the lab's etcdutl where an external member's is
+ * (usr/local/bin/etcdutl). Returns the root.
+ */
+export function labRestoreHost(dataDir: string): string {
+    const root = join(dataDir, "..");
+    writeEtcdutlShim(join(root, "usr/local/bin"));
+    return root;
+}
+
 /**
  * The restore step's parameters for `member` of a restored external cluster of `members`, with the
- * node's paths moved under `dataDir`'s parent and the etcd user the lab's own.
+ * node's paths under the host root labRestoreHost(dataDir) makes, the cluster's etcd the lab's, and
+ * the etcd user the lab's own.
  */
 export function labRestoreParams(member: EtcdMember, members: EtcdMember[], object: S3Object, clusterName: string, dataDir: string): Record<string, string> {
     return {
@@ -56,9 +75,11 @@ export function labRestoreParams(member: EtcdMember, members: EtcdMember[], obje
             clusterToken: restoreClusterToken(clusterName, object),
             topology: "external",
         }),
-        DATA_DIR: dataDir,
+        // Paths on the host, which the step puts under its root.
+        DATA_DIR: `/${basename(dataDir)}`,
         DATA_OWNER: "",
-        CLUSTER_ENV_FILE: join(dataDir, "..", "cluster.env"),
+        CLUSTER_ENV_FILE: "/cluster.env",
+        CLUSTER_ETCD: labEtcdVersion(),
     };
 }
 
@@ -86,10 +107,41 @@ function write(path: string, content: string, mode = 0o600): string {
     return path;
 }
 
-/** `etcdutl` for Debian's etcd 3.4: its etcdctl takes the same snapshot commands and flags. */
+/**
+ * `etcdutl` for Debian's etcd 3.4, which has none: its etcdctl takes the same snapshot commands and
+ * flags, and `version` reports the release as etcdutl would. Debian's 3.4.23 predates
+ * --bump-revision and --mark-compacted (etcdctl has them from 3.4.27): the shim checks them as etcdutl
+ * does (both or neither, the bump positive) and drops them. Each call's arguments are appended to
+ * `<shim>.log`, so a test can read what a restore asked for.
+ */
 export function writeEtcdutlShim(dir: string): string {
     mkdirSync(dir, { recursive: true });
-    const path = write(join(dir, "etcdutl"), '#!/bin/sh\nETCDCTL_API=3 exec etcdctl "$@"\n', 0o755);
+    const shim = [
+        "#!/usr/bin/env bash",
+        "set -euo pipefail",
+        'printf \'%s\\n\' "$*" >>"$0.log"',
+        'if [ "${1:-}" = version ]; then',
+        "  v=$(ETCDCTL_API=3 etcdctl version | sed -n 's/^etcdctl version: //p')",
+        '  printf \'etcdutl version: %s\\nAPI version: %s\\n\' "$v" "${v%.*}"',
+        "  exit 0",
+        "fi",
+        'args=() bump="" compacted=""',
+        "while [ $# -gt 0 ]; do",
+        "  case $1 in",
+        "    --bump-revision) bump=$2; shift 2 ;;",
+        "    --bump-revision=*) bump=${1#*=}; shift ;;",
+        "    --mark-compacted) compacted=yes; shift ;;",
+        '    *) args+=("$1"); shift ;;',
+        "  esac",
+        "done",
+        'if [ -n "$bump$compacted" ] && ! [[ "$bump" =~ ^[1-9][0-9]*$ && -n "$compacted" ]]; then',
+        "  echo 'Error: --mark-compacted required if --revision-bump > 0' >&2",
+        "  exit 128",
+        "fi",
+        'ETCDCTL_API=3 exec etcdctl "${args[@]}"',
+        "",
+    ].join("\n");
+    const path = write(join(dir, "etcdutl"), shim, 0o755);
     chmodSync(path, 0o755);
     return path;
 }

@@ -11,7 +11,7 @@
  * Figures, not assertions: it prints a table and exits 0 (1 if a step fails). It uses 127.0.5.1-3 and
  * 127.0.6.1-3 (ports 2379/2380), apart from the test suite's addresses.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,7 +20,18 @@ import { snapshotPrefix } from "../core/backup-iam";
 import { parseBackupInterval } from "../core/backup-settings";
 import { clientUrl, EtcdMember } from "../core/etcd";
 import { renderEtcdBackupProgram, renderStepScript } from "../core/scripts";
-import { EtcdLabCluster, eventually, LAB_REGION, labPki, labRestoreParams, runProcess, startImds, startS3, writeEtcdutlShim } from "./backup-lab";
+import {
+    EtcdLabCluster,
+    eventually,
+    LAB_REGION,
+    labPki,
+    labRestoreHost,
+    labRestoreParams,
+    runProcess,
+    startImds,
+    startS3,
+    writeEtcdutlShim,
+} from "./backup-lab";
 
 const SOURCE: EtcdMember[] = [1, 2, 3].map((i) => ({ name: `bench-etcd-${i - 1}`, ip: `127.0.5.${i}` }));
 const RESTORED: EtcdMember[] = [1, 2, 3].map((i) => ({ name: `bench-restored-${i - 1}`, ip: `127.0.6.${i}` }));
@@ -77,15 +88,11 @@ async function main(): Promise<void> {
             const results = await Promise.all(
                 RESTORED.map((m) => {
                     const dataDir = restored.paths(m).dataDir;
-                    mkdirSync(join(dataDir, ".."), { recursive: true });
+                    const host = labRestoreHost(dataDir);
                     const params = { ...labRestoreParams(m, RESTORED, object, "bench", dataDir), BACKUP_PROGRAM: renderEtcdBackupProgram() };
-                    const script = join(dataDir, "..", "etcd-restore.sh");
+                    const script = join(host, "etcd-restore.sh");
                     writeFileSync(script, renderStepScript("etcd-restore", params));
-                    return runProcess("bash", [script], {
-                        ...testEndpoints,
-                        KUBEADM_HA_ROOT: join(dataDir, "..", "host"),
-                        LOG_DIR: join(dataDir, "..", "log"),
-                    });
+                    return runProcess("bash", [script], { ...testEndpoints, KUBEADM_HA_ROOT: host });
                 }),
             );
             const restoreSeconds = seconds(restoreStarted);

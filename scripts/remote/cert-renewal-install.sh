@@ -6,7 +6,8 @@
 : "${RENEWAL_PROGRAM:?}" "${RENEWAL_ENV:?}" "${RENEWAL_SERVICE:?}" "${RENEWAL_TIMER:?}"
 PROGRAM=$ROOT/usr/local/sbin/kubeadm-ha-renew-certificates
 UNIT_DIR=$ROOT/etc/systemd/system
-install -d -m 0755 "$ROOT/etc/kubeadm-ha" "$ROOT/usr/local/sbin" "$UNIT_DIR"
+install -d -m 0755 "$ROOT/etc/kubeadm-ha"
+make_dir 0755 "$ROOT/usr/local/sbin" "$UNIT_DIR"
 printf '%s\n' "$RENEWAL_PROGRAM" >"$PROGRAM"
 chmod 0755 "$PROGRAM"
 printf '%s\n' "$RENEWAL_ENV" >"$ROOT/etc/kubeadm-ha/cert-renewal.env"

@@ -160,7 +160,7 @@ renew_certificates() {
 # reads half a file); the collector runs as nobody, so the file is 0644.
 write_certificate_expiry_metric() {
   local tmp
-  install -d -m 0755 "$CERT_METRICS_DIR"
+  make_dir 0755 "$CERT_METRICS_DIR"
   tmp=$(mktemp "$CERT_METRICS_DIR/.kubeadm_ha_certificates.XXXXXX")
   {
     echo "# HELP kubeadm_ha_certificate_expiry_timestamp_seconds When the earliest certificate kubeadm issued on this node expires."

@@ -9,9 +9,10 @@ PKI_DIR=$ROOT${PKI_DIR:-/etc/kubernetes/pki}
 STAGED_PKI_DIR=$ROOT${STAGED_PKI_DIR:-/etc/kubeadm-ha/pki}
 # Who reads the placed files: root for kubeadm's static pods, etcd:etcd for an external member.
 PKI_OWNER=${PKI_OWNER:-root:root}
+# kubeadm-ha's own directories. Never /run, /var/lib or /var/log themselves: see make_dir.
 LOG_DIR=$ROOT/var/log/kubeadm-ha
 KUBERNETES_DIR=$ROOT/etc/kubernetes
-RUN_DIR=$ROOT/run
+RUN_DIR=$ROOT/run/kubeadm-ha
 STATE_DIR=$ROOT/var/lib/kubeadm-ha
 HOSTS_FILE=$ROOT/etc/hosts
 HOSTS_MARK="# kubeadm-ha bootstrap pin"
@@ -19,6 +20,21 @@ HOSTS_MARK="# kubeadm-ha bootstrap pin"
 # a node holds a half-made member that `kubeadm reset` may wipe. A node without it is, or was, a
 # working member, and is never reset.
 KUBEADM_MARKER=$STATE_DIR/kubeadm-in-progress
+
+# Makes each directory DIR... that is missing with mode MODE, and leaves one that exists exactly as it
+# is. For directories kubeadm-ha shares with the system or other software (/usr/local/sbin,
+# /etc/systemd/system, /etc/apt/sources.list.d, the node exporter's textfile directory): GNU
+# `install -d -m MODE DIR` also sets MODE on a DIR that exists, and a system directory set to 0700 that
+# way (/run, /var/lib) breaks every service not run as root. `install -d -m` is only ever given
+# kubeadm-ha's own directories; the parents it makes are 0755 whatever the umask.
+make_dir() {
+  local mode=$1 dir
+  shift
+  for dir in "$@"; do
+    [ -d "$dir" ] || install -d -m "$mode" "$dir"
+  done
+}
+
 install -d -m 0700 "$LOG_DIR" "$RUN_DIR"
 
 log() { printf '[kubeadm-ha] %s\n' "$*"; }
@@ -46,9 +62,9 @@ run_logged() {
   fi
 }
 
-# A root-only temporary file (under /run, a tmpfs: secrets never reach a disk).
+# A root-only temporary file (under /run/kubeadm-ha, on a tmpfs: secrets never reach a disk).
 private_temp() {
-  mktemp "$RUN_DIR/kubeadm-ha.XXXXXX"
+  mktemp "$RUN_DIR/private.XXXXXX"
 }
 
 # Reads this step's stdin into a root-only file and prints its path.

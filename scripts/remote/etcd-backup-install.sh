@@ -9,7 +9,8 @@ UPLOAD_SERVICE=${UPLOAD_SERVICE:-}
 UPLOAD_TIMER=${UPLOAD_TIMER:-}
 SNAPSHOT_NOW_SERVICE=${SNAPSHOT_NOW_SERVICE:-}
 UNIT_DIR=$ROOT/etc/systemd/system
-install -d -m 0755 "$ROOT/etc/kubeadm-ha" "$ROOT/usr/local/sbin" "$UNIT_DIR"
+install -d -m 0755 "$ROOT/etc/kubeadm-ha"
+make_dir 0755 "$ROOT/usr/local/sbin" "$UNIT_DIR"
 printf '%s\n' "$BACKUP_PROGRAM" >"$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
 chmod 0755 "$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
 printf '%s\n' "$BACKUP_ENV" >"$ROOT/etc/kubeadm-ha/etcd-backup.env"

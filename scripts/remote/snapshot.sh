@@ -10,7 +10,8 @@ snapshot_through_peer() {
     log "no etcd snapshot before $2: backups are off (etcdBackupRetention 0)"
     return 0
   fi
-  install -d -m 0755 "$ROOT/etc/kubeadm-ha" "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
+  install -d -m 0755 "$ROOT/etc/kubeadm-ha"
+  make_dir 0755 "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
   printf '%s\n' "$BACKUP_PROGRAM" >"$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
   chmod 0755 "$ROOT/usr/local/sbin/kubeadm-ha-etcd-backup"
   printf '%s\nETCD_ENDPOINT=https://%s:2379\n' "$PEER_BACKUP_ENV" "$1" >"$ROOT/etc/kubeadm-ha/etcd-backup.env"

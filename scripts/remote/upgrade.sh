@@ -47,7 +47,7 @@ node_version() {
 use_kubernetes_repository() {
   local line="deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v$1/deb/ /"
   if [ "$(cat "$KUBERNETES_APT_LIST" 2>/dev/null)" != "$line" ]; then
-    install -d -m 0755 "$(dirname "$KUBERNETES_APT_LIST")"
+    make_dir 0755 "$(dirname "$KUBERNETES_APT_LIST")"
     printf '%s\n' "$line" >"$KUBERNETES_APT_LIST"
   fi
   run_logged apt-update "${APT[@]}" update

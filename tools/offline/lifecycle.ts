@@ -16,14 +16,79 @@
  * The tests of later runs (lifecycle, upgrades, backups) share this engine.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProgramRun, RecordedResource, RunOptions } from "./engine";
+import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 
 const HOSTS_DIR = join(__dirname, "hosts");
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 const EIP_TYPE = "aws:ec2/eip:Eip";
+
+/**
+ * The directories every host has before any step runs, with the modes Ubuntu 24.04 (the nodes' image)
+ * gives them: base-files' tree, systemd's /run and resolver directory (/etc/resolv.conf points into
+ * /run/systemd/resolve, read by every user), apt's directories, and /var/log at 0775 (group syslog,
+ * from rsyslog's tmpfiles.d entry; groups are not simulated). Steps add to them and never change their
+ * mode or owner (test/system-directories.test.ts).
+ */
+export const SYSTEM_DIRECTORIES: Readonly<Record<string, number>> = {
+    "": 0o755,
+    etc: 0o755,
+    "etc/apt": 0o755,
+    "etc/apt/keyrings": 0o755,
+    "etc/apt/sources.list.d": 0o755,
+    "etc/ssh": 0o755,
+    "etc/systemd": 0o755,
+    "etc/systemd/system": 0o755,
+    root: 0o700,
+    run: 0o755,
+    "run/systemd": 0o755,
+    "run/systemd/resolve": 0o755,
+    tmp: 0o1777,
+    usr: 0o755,
+    "usr/local": 0o755,
+    "usr/local/bin": 0o755,
+    "usr/local/sbin": 0o755,
+    var: 0o755,
+    "var/backups": 0o755,
+    "var/cache": 0o755,
+    "var/lib": 0o755,
+    "var/local": 0o2775,
+    "var/log": 0o775,
+    "var/tmp": 0o1777,
+};
+
+/** What control-plane nodes have besides, from their packages: the kubelet's /etc/kubernetes/manifests, containerd's /etc/containerd. */
+export const CONTROL_PLANE_DIRECTORIES: Readonly<Record<string, number>> = {
+    "etc/kubernetes": 0o755,
+    "etc/kubernetes/manifests": 0o755,
+    "etc/containerd": 0o755,
+};
+
+/** The directories a host of `role` has before any step runs, relative to its root, with their modes. */
+export function systemDirectories(role: SimHost["role"]): Record<string, number> {
+    return role === "control-plane" ? { ...SYSTEM_DIRECTORIES, ...CONTROL_PLANE_DIRECTORIES } : { ...SYSTEM_DIRECTORIES };
+}
+
+/** An etcdutl of `release` on a simulated host: the model's (hosts/model.cjs), as that release. */
+export function etcdutlStandIn(release: string): string {
+    return `#!/bin/sh\n# etcdutl ${release}, the simulation's (hosts/model.cjs)\nSIM_TOOL=etcdutl SIM_ETCD_RELEASE=${release} exec "${join(HOSTS_DIR, "model.cjs")}" "$@"\n`;
+}
+
+/** What the model takes for an etcd snapshot: the release of the etcd that wrote it, its revision and its keys. */
+export interface SimSnapshot {
+    etcd: string;
+    revision: number;
+    keys: number;
+}
+
+export interface SimulationOptions {
+    /** Called after each command the simulation runs on a host (create, update, replace, delete), with its result. */
+    afterStep?: (step: StepRun, world: World) => void;
+}
 
 export interface SimHost {
     /** The instance id. */
@@ -104,7 +169,9 @@ export interface ClusterEvent {
         | "etcd-promote"
         | "etcd-start"
         | "etcd-quorum"
-        | "etcd-quorum-lost";
+        | "etcd-quorum-lost"
+        // A data directory etcdutl restored from a snapshot (its release, the snapshot's etcd, the revision bump).
+        | "etcd-restore";
     wasMember?: boolean;
     member?: string;
     node?: string;
@@ -136,6 +203,17 @@ export interface World {
     etcd: { formed: number; members: ExternalMember[]; leader?: string; nextId: number };
     releases: Record<string, string[]>;
     events: ClusterEvent[];
+    /** Objects in S3 the hosts read (a restore's snapshot): "<bucket>/<key>" → body (base64) and user metadata. */
+    s3?: Record<string, { body: string; metadata: Record<string, string> }>;
+    /**
+     * The etcd releases on GitHub: the SHA-256 etcd published for each architecture's tarball. The
+     * simulation cannot make bytes with etcd's digests: a tarball its curl serves checks as the digest
+     * published for it, which the simulation takes from the pins the program carries (core/etcd.ts), so
+     * a step that checks a download against another release's or architecture's pin fails as on a node.
+     */
+    etcdReleases?: Record<string, { amd64: string; arm64: string }>;
+    /** The release tarballs a host's curl wrote: path → release, architecture, and the SHA-256 of those bytes. */
+    downloads?: Record<string, { version: string; arch: string; sha256: string }>;
 }
 
 export type Action = "create" | "update" | "replace" | "delete";
@@ -177,6 +255,7 @@ export class LifecycleSimulation {
     constructor(
         private readonly dir: string,
         private readonly runProgram: RunProgram,
+        private readonly options: SimulationOptions = {},
     ) {
         mkdirSync(dir, { recursive: true });
         this.worldFile = join(dir, "world.json");
@@ -186,6 +265,7 @@ export class LifecycleSimulation {
             etcd: { formed: 0, members: [], nextId: 0 },
             releases: RELEASES,
             events: [],
+            etcdReleases: Object.fromEntries(ETCDUTL_RELEASES.map((r) => [r.version, { ...r.sha256 }])),
         });
     }
 
@@ -195,6 +275,21 @@ export class LifecycleSimulation {
 
     private save(world: World): void {
         writeFileSync(this.worldFile, JSON.stringify(world, null, 1));
+    }
+
+    /**
+     * An etcd snapshot in S3 (`url`, s3://bucket/key) as kubeadm-ha's upload leaves it
+     * (scripts/etcd-backup.sh): the model's stand-in for one, with its SHA-256 and, unless `recorded`
+     * is false (an upload by an earlier kubeadm-ha), the release of the etcd that wrote it.
+     */
+    putSnapshot(url: string, snapshot: SimSnapshot, recorded = true): void {
+        const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(url)!;
+        const body = Buffer.from(JSON.stringify({ kind: "simulated etcd snapshot", ...snapshot }));
+        const metadata: Record<string, string> = { sha256: createHash("sha256").update(body).digest("hex") };
+        if (recorded) metadata["etcd-version"] = snapshot.etcd;
+        const world = this.world();
+        world.s3 = { ...world.s3, [`${bucket}/${key}`]: { body: body.toString("base64"), metadata } };
+        this.save(world);
     }
 
     /** The instance (by name) stops answering, as a dead or terminated machine does. */
@@ -259,12 +354,18 @@ export class LifecycleSimulation {
             if (world.hosts[id]) continue;
             const role = instance.inputs.tags?.["kubeadm-ha/role"] === "etcd" ? "etcd" : "control-plane";
             const root = join(this.dir, "hosts", id);
+            for (const [dir, mode] of Object.entries(systemDirectories(role))) {
+                mkdirSync(join(root, dir), { recursive: true });
+                chmodSync(join(root, dir), mode);
+            }
             mkdirSync(join(root, "var/lib/kubeadm-ha"), { recursive: true });
             mkdirSync(join(root, "etc"), { recursive: true });
             if (role === "etcd") {
                 // What prepare-etcd-node.sh leaves: the etcd binaries, the data and configuration directories.
                 for (const dir of ["usr/local/bin", "var/lib/etcd", "etc/etcd", "etc/systemd/system"]) mkdirSync(join(root, dir), { recursive: true });
                 symlinkSync(join(HOSTS_DIR, "model.cjs"), join(root, "usr/local/bin/etcdctl"));
+                // prepare-etcd-node.sh installs etcdutl with etcd, of the release its user data names.
+                writeFileSync(join(root, "usr/local/bin/etcdutl"), etcdutlStandIn(ETCD_RELEASE.version), { mode: 0o755 });
             }
             writeFileSync(join(root, "var/lib/kubeadm-ha/prepared"), "prepared by the simulation\n");
             // What prepare-node.sh installs: the release its launch template's user data names, from that minor's repository.
@@ -323,6 +424,8 @@ export class LifecycleSimulation {
                 SIM_HOST: hostId,
                 SIM_HOSTNAME: host.name,
                 SIM_STEP: step,
+                // What the steps asked chown for (hosts/chown), since ownership is not simulated.
+                SIM_CHOWN_LOG: join(this.dir, "chown.log"),
             },
         });
         return { step, action, host: hostId, dialSeconds: 0, status: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
@@ -361,6 +464,7 @@ export class LifecycleSimulation {
             if (!line) continue;
             const result = this.execute(command.name, action, this.hostOf(run, command), inputs, line);
             steps.push(result);
+            this.options.afterStep?.(result, this.world());
             if (result.status !== 0) {
                 failed ??= result;
                 failedNames.add(command.name);
@@ -371,7 +475,9 @@ export class LifecycleSimulation {
             const now = new Set(run.ofType(COMMAND_TYPE).map((c) => c.name));
             for (const old of [...before.values()].reverse()) {
                 if (now.has(old.name) || !old.inputs.delete) continue;
-                steps.push(this.execute(old.name, "delete", this.hostOf(this.previous!, old), old.inputs, old.inputs.delete));
+                const deleted = this.execute(old.name, "delete", this.hostOf(this.previous!, old), old.inputs, old.inputs.delete);
+                steps.push(deleted);
+                this.options.afterStep?.(deleted, this.world());
             }
             // Replaced and removed instances are terminated.
             const world = this.world();

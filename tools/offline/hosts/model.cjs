@@ -22,7 +22,9 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-const tool = path.basename(process.argv[1]);
+// The tool is the name the model was run as, or SIM_TOOL: an etcdutl stand-in of one release
+// (lifecycle.ts's etcdutlStandIn, a release tarball's) and the sha256sum stand-in set it.
+const tool = process.env.SIM_TOOL || path.basename(process.argv[1]);
 const args = process.argv.slice(2);
 const worldFile = process.env.SIM_WORLD;
 const world = JSON.parse(fs.readFileSync(worldFile, "utf8"));
@@ -191,7 +193,17 @@ function kubeadm() {
         return exit(0);
     }
     if (command === "kubeconfig" && sub === "user") return exit(0, "apiVersion: v1\nclusters:\n- cluster:\n    server: https://placeholder:6443\n");
+    if (command === "version" && args.includes("short")) return exit(0, `v${host.packages.kubeadm}\n`);
+    if (command === "config" && sub === "images" && args[2] === "list") return kubeadmImagesList();
     return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+/** kubeadm config images list --kubernetes-version vX: the images of release X (the etcd image is the one read). */
+function kubeadmImagesList() {
+    const version = args[args.indexOf("--kubernetes-version") + 1]?.replace(/^v/, "");
+    const etcd = KUBEADM_ETCD_IMAGES[(version ?? "").split(".").slice(0, 2).join(".")];
+    if (!etcd) return exit(1, "", `kubeadm stand-in: no images known for ${version}\n`);
+    return exit(0, ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"].map((c) => `registry.k8s.io/${c}:v${version}\n`).join("") + `registry.k8s.io/etcd:${etcd}\n`);
 }
 
 /**
@@ -816,9 +828,238 @@ function crictl() {
     return exit(0, running ? `${name}-container-id\n` : "");
 }
 
+// --- etcd releases, images and snapshots ---------------------------------------------------------
+
+/**
+ * The etcd image each minor's kubeadm runs for a stacked member (SupportedEtcdVersion and
+ * DefaultEtcdVersion in cmd/kubeadm/app/constants of kubeadm 1.34.7, 1.35.8, 1.36.5 and 1.37.2; the
+ * model keys it by the minor asked for).
+ */
+const KUBEADM_ETCD_IMAGES = {
+    "1.31": "3.5.24-0",
+    "1.32": "3.5.24-0",
+    "1.33": "3.5.24-0",
+    "1.34": "3.6.5-0",
+    "1.35": "3.6.6-0",
+    "1.36": "3.6.8-0",
+    "1.37": "3.7.0-0",
+};
+const minorOf = (version) => /^(\d+\.\d+)/.exec(version ?? "")?.[1];
+const compareReleases = (a, b) => {
+    const [x, y] = [a, b].map((v) => v.split(/[.-]/).map(Number));
+    for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return 0;
+};
+/** The etcd release of a registry.k8s.io/etcd image ("3.7.0" of registry.k8s.io/etcd:3.7.0-0), or undefined. */
+const etcdImageRelease = (image) => /^registry\.k8s\.io\/etcd:(\d+\.\d+\.\d+)-\d+$/.exec(image ?? "")?.[1];
+/**
+ * Whether an etcd image carries etcdutl: the registry.k8s.io/etcd images promoted from etcd's own
+ * builds (etcd's Dockerfile adds etcd, etcdctl and etcdutl; kubernetes/k8s.io#8596, from 3.5.23 and
+ * 3.6.6 on) do; the ones Kubernetes built itself (cluster/images/etcd, which copies etcd and etcdctl
+ * from each release) do not.
+ */
+function imageHasEtcdutl(release) {
+    const minor = minorOf(release);
+    if (minor === "3.5") return compareReleases(release, "3.5.23") >= 0;
+    if (minor === "3.6") return compareReleases(release, "3.6.6") >= 0;
+    return compareReleases(release, "3.7.0") >= 0;
+}
+
+/** A file the model takes for an etcd snapshot (the JSON LifecycleSimulation.putSnapshot stores), or undefined. */
+function readSnapshot(file) {
+    try {
+        const snapshot = JSON.parse(fs.readFileSync(file, "utf8"));
+        return snapshot.kind === "simulated etcd snapshot" ? snapshot : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * etcdutl of `release` (an external member's, a release tarball's, an etcd image's): version,
+ * snapshot status (with the snapshot's storage version from 3.6 on, as etcd 3.6 and later record one),
+ * and snapshot restore with etcdutl's own checks (--bump-revision and --mark-compacted together, an
+ * empty data directory), and the model's: a snapshot restores only with the etcdutl of the etcd
+ * major.minor that wrote it (the Kubernetes etcd guide). A restore writes the data directory's member
+ * (its snap/db: the restored revision, the compaction, the new cluster) and records etcd-restore.
+ */
+function etcdutl(words, release) {
+    const positional = [];
+    for (let i = 0; i < words.length; i++) {
+        if (["--data-dir", "--name", "--initial-cluster", "--initial-cluster-token", "--initial-advertise-peer-urls", "--bump-revision", "-w", "--write-out"].includes(words[i])) i++;
+        else if (!words[i].startsWith("-")) positional.push(words[i]);
+    }
+    const [command, sub, file] = positional;
+    if (!release) return exit(2, "", "etcdutl stand-in: no release (SIM_ETCD_RELEASE)\n");
+    if (command === "version") return exit(0, `etcdutl version: ${release}\nAPI version: ${minorOf(release)}\n`);
+    if (command !== "snapshot" || !["status", "restore"].includes(sub)) return exit(2, "", `etcdutl stand-in: unsupported ${words.join(" ")}\n`);
+    const snapshot = readSnapshot(file);
+    if (!snapshot) return exit(1, "", `Error: snapshot file integrity check failed: ${file} is no etcd snapshot\n`);
+    const storageVersion = compareReleases(snapshot.etcd, "3.6.0") >= 0 ? `${minorOf(snapshot.etcd)}.0` : "";
+    if (sub === "status") {
+        const size = fs.statSync(file).size;
+        const version = compareReleases(release, "3.6.0") >= 0 ? `"Version" : ${storageVersion}\n` : "";
+        return exit(0, `"Hash" : 1234567890\n"Revision" : ${snapshot.revision}\n"Keys" : ${snapshot.keys}\n"Size" : ${size}\n${version}`);
+    }
+    const bump = Number(option("--bump-revision", words) ?? "0");
+    const compacted = words.includes("--mark-compacted");
+    if ((bump === 0 && compacted) || (bump > 0 && !compacted)) return exit(128, "", "Error: --mark-compacted required if --revision-bump > 0\n");
+    if (minorOf(snapshot.etcd) !== minorOf(release)) {
+        return exit(
+            1,
+            "",
+            `model: etcdutl ${release} restores snapshots of etcd ${minorOf(release)} only (the same major.minor, the Kubernetes etcd guide); this one was written by etcd ${snapshot.etcd}\n`,
+        );
+    }
+    const dataDir = option("--data-dir", words) ?? `${option("--name", words) ?? "default"}.etcd`;
+    if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0) return exit(1, "", `Error: data-dir "${dataDir}" not empty or could not be read\n`);
+    const restored = {
+        restoredBy: release,
+        snapshot,
+        revision: snapshot.revision + bump,
+        compactedAt: compacted ? snapshot.revision + bump : undefined,
+        name: option("--name", words),
+        initialCluster: option("--initial-cluster", words),
+        token: option("--initial-cluster-token", words),
+        peerUrl: option("--initial-advertise-peer-urls", words),
+    };
+    fs.mkdirSync(path.join(dataDir, "member", "snap"), { recursive: true });
+    fs.mkdirSync(path.join(dataDir, "member", "wal"), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, "member", "snap", "db"), JSON.stringify(restored));
+    event("etcd-restore", { version: release, from: snapshot.etcd, member: restored.name, bump, compacted });
+    return exit(0, `restored snapshot ${file} into ${dataDir} (revision ${restored.revision})\n`);
+}
+
+/**
+ * containerd's ctr, for running a tool of an etcd image: `images pull` of a registry.k8s.io/etcd
+ * image, and `run --rm [--mount ...] <image> <id> etcdutl ...` of a pulled one (its bind mounts are
+ * at their own paths, so the tool runs on the host's files), when the image carries etcdutl.
+ */
+function ctr() {
+    const words = [];
+    for (let i = 0; i < args.length; i++) {
+        if (["--namespace", "-n", "--mount", "--address", "--platform"].includes(args[i])) i++;
+        else if (!args[i].startsWith("-") || words.length >= 4) words.push(args[i]);
+    }
+    host.images ??= [];
+    if (words[0] === "images" && words[1] === "pull") {
+        if (!etcdImageRelease(words[2])) return exit(1, "", `ctr: failed to resolve reference "${words[2]}": not found\n`);
+        if (!host.images.includes(words[2])) host.images.push(words[2]);
+        return exit(0, `${words[2]}: resolved\nunpacking linux/amd64 done\n`);
+    }
+    if (words[0] === "run") {
+        const [, image, , command] = words;
+        if (!host.images.includes(image)) return exit(1, "", `ctr: image "${image}": not found\n`);
+        const release = etcdImageRelease(image);
+        if (command !== "etcdutl" || !imageHasEtcdutl(release)) {
+            return exit(1, "", `ctr: failed to create shim task: OCI runtime create failed: exec: "${command}": executable file not found in $PATH\n`);
+        }
+        return etcdutl(args.slice(args.indexOf(command, args.indexOf(image) + 1) + 1), release);
+    }
+    return exit(2, "", `ctr stand-in: unsupported ${args.join(" ")}\n`);
+}
+
+/**
+ * sha256sum --check (the rest is the real sha256sum: hosts/sha256sum): each "<digest>  <file>" line of
+ * stdin. A release tarball the model's curl wrote, unchanged since, checks as the digest etcd
+ * published for it (world.etcdReleases); any other file as its own.
+ */
+function sha256sumCheck() {
+    const { createHash } = require("node:crypto");
+    const quiet = args.includes("--quiet");
+    let failed = 0;
+    const out = [];
+    for (const line of fs.readFileSync(0, "utf8").split("\n").filter((l) => l.trim() !== "")) {
+        const match = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
+        if (!match) {
+            if (args.includes("--strict")) failed++;
+            continue;
+        }
+        const [, digest, file] = match;
+        if (!fs.existsSync(file)) return exit(1, "", `sha256sum: ${file}: No such file or directory\n`);
+        const actual = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+        const download = world.downloads?.[path.resolve(file)];
+        const expected = download && download.sha256 === actual ? world.etcdReleases?.[download.version]?.[download.arch] : actual;
+        if (digest.toLowerCase() === expected) {
+            if (!quiet) out.push(`${file}: OK\n`);
+        } else {
+            failed++;
+            out.push(`${file}: FAILED\n`);
+        }
+    }
+    return exit(failed ? 1 : 0, out.join(""), failed ? `sha256sum: WARNING: ${failed} computed checksum did NOT match\n` : "");
+}
+
 // --- network -------------------------------------------------------------------------------------
 
+/**
+ * What curl prints and writes for a response: the body to -o (else stdout), the headers to -D, the
+ * status for -w '%{http_code}'; with --fail (-f), a status of 400 or more is exit 22 and nothing else.
+ */
+function respond(status, body, headers = {}) {
+    const failing = args.includes("--fail") || args.some((a) => /^-[A-Za-z]+$/.test(a) && a.includes("f"));
+    if (failing && status >= 400) return exit(22, "", `curl: (22) The requested URL returned error: ${status}\n`);
+    const dump = option("-D");
+    if (dump) {
+        const lines = [`HTTP/1.1 ${status} ${status === 200 ? "OK" : "Not Found"}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+        fs.writeFileSync(dump, `${lines.join("\r\n")}\r\n\r\n`);
+    }
+    const file = option("-o");
+    if (file) fs.writeFileSync(file, body);
+    const written = option("-w") === "%{http_code}" ? String(status) : "";
+    return exit(0, file ? written : `${body}${written}`);
+}
+
+/** The instance metadata service (IMDSv2): a token, the instance profile's role, its credentials. */
+function imds(url) {
+    const route = new URL(url).pathname;
+    if (route === "/latest/api/token") return respond(200, "simulated-imds-token");
+    if (route === "/latest/meta-data/iam/security-credentials/") return respond(200, "kubeadm-ha-node\n");
+    if (route === "/latest/meta-data/iam/security-credentials/kubeadm-ha-node") {
+        return respond(200, JSON.stringify({ Code: "Success", AccessKeyId: "ASIASIMULATED", SecretAccessKey: "simulated/secret+key", Token: "simulated+session/token=" }));
+    }
+    return respond(404, "");
+}
+
+/** S3, virtual-hosted style: GET of an object of world.s3, with its user metadata as x-amz-meta-* headers. */
+function s3(url) {
+    const { hostname, pathname } = new URL(url);
+    const bucket = hostname.split(".s3.")[0];
+    const object = (world.s3 ?? {})[`${bucket}/${decodeURIComponent(pathname.slice(1))}`];
+    if (!object) return respond(404, "<Error><Code>NoSuchKey</Code></Error>");
+    const headers = Object.fromEntries(Object.entries(object.metadata).map(([k, v]) => [`x-amz-meta-${k}`, v]));
+    return respond(200, Buffer.from(object.body, "base64"), headers);
+}
+
+/**
+ * An etcd release tarball from GitHub, for the releases world.etcdReleases lists: etcd-v<v>-linux-<arch>/
+ * with etcdutl and etcdctl stand-ins of that release. Recorded in world.downloads, so sha256sum checks it
+ * as the tarball etcd published.
+ */
+function etcdRelease(url) {
+    const found = /^https:\/\/github\.com\/etcd-io\/etcd\/releases\/download\/v([^/]+)\/etcd-v\1-linux-(amd64|arm64)\.tar\.gz$/.exec(url);
+    const file = option("-o");
+    if (!found || !world.etcdReleases?.[found[1]] || !file) return respond(404, "Not Found");
+    const [, version, arch] = found;
+    const name = `etcd-v${version}-linux-${arch}`;
+    const work = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "sim-etcd-release-"));
+    fs.mkdirSync(path.join(work, name));
+    const standIn = (t) => `#!/bin/sh\nSIM_TOOL=${t} SIM_ETCD_RELEASE=${version} exec "${path.join(__dirname, "model.cjs")}" "$@"\n`;
+    for (const t of ["etcdutl", "etcdctl"]) fs.writeFileSync(path.join(work, name, t), standIn(t), { mode: 0o755 });
+    fs.writeFileSync(path.join(work, name, "etcd"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const tar = require("node:child_process").spawnSync("tar", ["-czf", path.resolve(file), "-C", work, name]);
+    fs.rmSync(work, { recursive: true, force: true });
+    if (tar.status !== 0) return exit(2, "", "model: could not make the release tarball\n");
+    const sha256 = require("node:crypto").createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+    world.downloads = { ...world.downloads, [path.resolve(file)]: { version, arch, sha256 } };
+    return exit(0);
+}
+
 function curl() {
+    const any = args.find((a) => /^https?:\/\//.test(a));
+    if (/^http:\/\/169\.254\.169\.254\//.test(any)) return imds(any);
+    if (/^https:\/\/[^/]+\.s3\.[^/]+\.amazonaws\.com\//.test(any)) return s3(any);
+    if (/^https:\/\/github\.com\//.test(any)) return etcdRelease(any);
     const url = args.find((a) => a.startsWith("https://"));
     const resolve = option("--resolve");
     let target = /https:\/\/([^:/]+)/.exec(url)[1];
@@ -865,6 +1106,15 @@ switch (tool) {
         break;
     case "crictl":
         crictl();
+        break;
+    case "etcdutl":
+        etcdutl(args, process.env.SIM_ETCD_RELEASE);
+        break;
+    case "ctr":
+        ctr();
+        break;
+    case "sha256sum":
+        sha256sumCheck();
         break;
     default:
         exit(0);
