@@ -23,11 +23,21 @@ export interface StepTarget {
 }
 
 /**
- * How long a step keeps dialling. The command provider makes dialErrorLimit + 1 attempts, each
- * bounded by perDialTimeout seconds, with a backoff of 0.1 s growing 1.5x between them.
- * - boot: the first step on a new instance, whose SSH daemon may need minutes: 41 x 30 s.
- * - live: every later step, on a node that answered before: 4 x 10 s + 0.5 s backoff, under a
- *   minute, so a host that died never holds `pulumi up` for long.
+ * How long a step keeps dialling. What pulumi-command 1.2.1 does (provider/pkg/provider/remote/
+ * connection.go, `dialWithRetry`, on the Pulumi SDK's `retry.Until`):
+ * - it makes up to dialErrorLimit + 1 attempts: every failed attempt counts and is retried, whatever
+ *   failed (no route, a refused or timed-out connection, a host key that does not match, a refused
+ *   login), and the attempt after the limit is reached ends the step with its error;
+ * - perDialTimeout is golang.org/x/crypto/ssh's ClientConfig.Timeout, which bounds the TCP connect
+ *   only: a host that accepts the connection and then stalls the SSH handshake or login holds the
+ *   attempt until the step's customTimeouts;
+ * - between attempts it waits 0.1 s, then 1.5 times longer each time, at most 5 s.
+ * So, for a host that never answers:
+ * - boot: the first step on a new instance, whose SSH daemon may need minutes: 41 connects of up to
+ *   30 s and 40 waits (about 160 s), some 23 minutes;
+ * - live: every later step, on a node that answered before: 4 connects of up to 10 s and 3 waits
+ *   (0.1 + 0.15 + 0.225 s), about 41 s, so a host that died never holds `pulumi up` for long; a
+ *   refused connection or a wrong host key fails the four attempts in under a second.
  */
 export const DIAL = {
     boot: { dialErrorLimit: 40, perDialTimeout: 30 },
