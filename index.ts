@@ -10,8 +10,9 @@ import { renewalRequest } from "./core/cert-renewal";
 import { ConfigError } from "./core/config";
 import { estimateCost } from "./core/cost";
 import { renderKubeconfig } from "./core/kubeconfig";
-import { ADDONS_OUTPUT, lifecycleRecord } from "./core/lifecycle";
-import { MIN_CONTROL_PLANE, MIN_ETCD } from "./core/node-image";
+import { ADDONS_OUTPUT, LifecycleRecord, lifecycleRecord } from "./core/lifecycle";
+import { withMetadataGuard } from "./core/metadata-guard";
+import { MIN_CONTROL_PLANE, MIN_ETCD, planNodeLaunches, recordedBuilds, userDataSha256 } from "./core/node-image";
 import { planCluster } from "./core/plan";
 import { renderEtcdUserData, renderUserData } from "./core/scripts";
 import { ClusterAddons } from "./components/addons";
@@ -35,28 +36,51 @@ import {
 } from "./components/stack-config";
 
 export = async () => {
-    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor } = await beforeAnyResource(async () => {
-        const { config } = loadStackConfig();
-        // What the stack's last update applied: a live cluster cannot take every change (core/lifecycle.ts).
-        const previous = await readPreviousRun();
-        const running = previous.lifecycle;
-        const zones = await aws.getAvailabilityZones({ state: "available" });
-        const plan = planCluster(config, zones.names);
-        const lifecycle = lifecycleRecord(config, plan);
-        refuseWhatTheClusterCannotTake(running, lifecycle);
-        const controlPlaneImage = await resolveNodeImage("instanceType", config.instanceType, MIN_CONTROL_PLANE, config.ami);
-        const etcdImage =
-            config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
-        await checkInstanceTypeOfferings(config, plan);
-        const region = zones.region ?? aws.config.region;
-        if (!region) throw new ConfigError(["aws:region is not set; allowed: an AWS region such as us-east-1 (pulumi config set aws:region us-east-1)"]);
-        const costEstimate = estimateCost(config, region, plan.zones.length);
-        // The clock is read here only: a renewal request changes only when the last update's earliest expiry enters the window.
-        const renewalRequestedFor = renewalRequest(previous.certificates, new Date(), config.certificateRenewalDays);
-        return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor };
-    });
+    const { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor, userData, launchPlan } =
+        await beforeAnyResource(async () => {
+            const { config } = loadStackConfig();
+            // What the stack's last update applied: a live cluster cannot take every change (core/lifecycle.ts).
+            const previous = await readPreviousRun();
+            const running = previous.lifecycle;
+            const zones = await aws.getAvailabilityZones({ state: "available" });
+            const plan = planCluster(config, zones.names);
+            const lifecycle = lifecycleRecord(config, plan);
+            refuseWhatTheClusterCannotTake(running, lifecycle);
+            const controlPlaneImage = await resolveNodeImage("instanceType", config.instanceType, MIN_CONTROL_PLANE, config.ami);
+            const etcdImage =
+                config.etcdTopology === "external" ? await resolveNodeImage("etcdInstanceType", config.etcdInstanceType, MIN_ETCD, config.ami) : undefined;
+            await checkInstanceTypeOfferings(config, plan);
+            const region = zones.region ?? aws.config.region;
+            if (!region) throw new ConfigError(["aws:region is not set; allowed: an AWS region such as us-east-1 (pulumi config set aws:region us-east-1)"]);
+            const costEstimate = estimateCost(config, region, plan.zones.length);
+            // The clock is read here only: a renewal request changes only when the last update's earliest expiry enters the window.
+            const renewalRequestedFor = renewalRequest(previous.certificates, new Date(), config.certificateRenewalDays);
+            // Each node keeps the image and preparation it was built from, or is rebuilt now, one per run (core/node-image.ts).
+            // Every tier's preparation starts with the metadata guard (core/metadata-guard.ts).
+            const userData = { controlPlane: withMetadataGuard(renderUserData(config.kubernetesVersion)), etcd: withMetadataGuard(renderEtcdUserData()) };
+            const source = (nodes: { name: string }[], image: string, script: string) =>
+                nodes.map((n) => ({ name: n.name, image, userDataSha256: userDataSha256(script) }));
+            const launchPlan = planNodeLaunches(
+                [
+                    ...source(plan.controlPlane, controlPlaneImage.ami, userData.controlPlane),
+                    ...(etcdImage ? source(plan.etcd, etcdImage.ami, userData.etcd) : []),
+                ],
+                recordedBuilds(running, plan),
+                { amiOverride: config.ami !== undefined, roll: config.rollNodes },
+            );
+            return { config, plan, controlPlaneImage, etcdImage, costEstimate, running, lifecycle, region, renewalRequestedFor, userData, launchPlan };
+        });
     const name = config.clusterName;
-    new ClusterLifecycle(name, { running, requested: lifecycle });
+    for (const launch of launchPlan.launches) {
+        if (launch.kind === "rolled")
+            pulumi.log.info(`${launch.name} is rebuilt in this run from the current image and preparation (${launch.reasons.join("; ")})`);
+    }
+    if (launchPlan.waiting.length > 0) {
+        pulumi.log.info(
+            `one node is rebuilt per pulumi up; after this run succeeds, run it again for: ${launchPlan.waiting.map((w) => `${w.name} (${w.reasons.join("; ")})`).join(", ")}`,
+        );
+    }
+    const launches = Object.fromEntries(launchPlan.launches.map((l) => [l.name, l]));
     const tags = { ...config.tags, "kubeadm-ha/cluster": name };
 
     const network = new Network(name, {
@@ -87,6 +111,7 @@ export = async () => {
     const ssh = new SshKey(name, { tags });
     const sshAccess = { user: config.sshUser, privateKey: ssh.privateKeyOpenssh };
     const launch = {
+        launches,
         clusterName: name,
         subnetIdByZone: network.subnetIdByZone,
         keyName: ssh.keyName,
@@ -107,7 +132,7 @@ export = async () => {
                       ami: etcdImage.ami,
                       instanceType: config.etcdInstanceType,
                       securityGroupIds: [network.etcdSecurityGroup.id],
-                      userData: renderEtcdUserData(),
+                      userData: userData.etcd,
                       instanceProfile: backups.instanceProfileName,
                   },
                   pki,
@@ -125,11 +150,17 @@ export = async () => {
             ami: controlPlaneImage.ami,
             instanceType: config.instanceType,
             securityGroupIds: [network.controlPlaneSecurityGroup.id],
-            userData: renderUserData(config.kubernetesVersion),
+            userData: userData.controlPlane,
             // With external etcd the control plane holds no etcd data, and no role.
             ...(stacked ? { instanceProfile: backups.instanceProfileName } : {}),
         },
     });
+
+    // What this update applies, with what each node is built from (read back by the next run).
+    const recorded = pulumi
+        .all([...controlPlane.nodes, ...(etcd?.members ?? [])].map((n) => n.build))
+        .apply((nodes): LifecycleRecord => ({ ...lifecycle, nodes }));
+    new ClusterLifecycle(name, { running, requested: recorded });
 
     // The nodes reach the API through the load balancer from their Elastic IPs, known only now.
     const nodeApiAccess = network.allowApiFromNodes(controlPlane.nodes);
@@ -210,7 +241,7 @@ export = async () => {
         sshUser: config.sshUser,
         sshPrivateKey: ssh.privateKeyOpenssh,
         costEstimate,
-        lifecycle,
+        lifecycle: recorded,
         [CERTIFICATES_OUTPUT]: bootstrap.certificates,
     };
 };

@@ -6,8 +6,8 @@ export const CLUSTER_LIFECYCLE_TYPE = "kubeadm-ha:lifecycle:ClusterLifecycle";
 export interface ClusterLifecycleArgs {
     /** What the stack's last update applied; undefined for a new cluster. */
     running?: LifecycleRecord;
-    /** What this update applies. */
-    requested: LifecycleRecord;
+    /** What this update applies, with what each node is built from. */
+    requested: pulumi.Input<LifecycleRecord>;
 }
 
 /**

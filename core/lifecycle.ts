@@ -7,6 +7,7 @@
  * Pure: plain records in, messages out.
  */
 import { ClusterConfig, Cni, CNIS, ConfigError, EtcdTopology, ETCD_TOPOLOGIES, key, MIN_KUBERNETES_MINOR } from "./config";
+import type { NodeBuild } from "./node-image";
 import { ClusterPlan, spreadOverZones } from "./plan";
 
 /** The stack output that carries the record. */
@@ -33,6 +34,12 @@ export interface LifecycleRecord {
     /** The pod network installed. Records written before it was kept: see `cniOfOldRecord`. */
     cni: Cni;
     formatVersion: typeof LIFECYCLE_FORMAT_VERSION;
+    /**
+     * What each node was built from (core/node-image.ts), control-plane nodes then etcd nodes; the
+     * program adds it once the nodes are declared. Absent from records written before it was kept:
+     * their nodes are unpinned (`recordedBuilds`).
+     */
+    nodes?: NodeBuild[];
 }
 
 export function lifecycleRecord(config: ClusterConfig, plan: ClusterPlan): LifecycleRecord {
@@ -102,9 +109,20 @@ export function readLifecycleRecord(value: unknown, addons?: unknown): { record?
         ...(Array.isArray(r.zones) && r.zones.length > 0 && r.zones.every((z) => typeof z === "string") ? [] : ["zones"]),
         ...(versionOf(String(r.kubernetesVersion)) ? [] : ["kubernetesVersion"]),
         ...(r.cni === undefined || CNIS.includes(r.cni as Cni) ? [] : ["cni"]),
+        ...(r.nodes === undefined || (Array.isArray(r.nodes) && r.nodes.every(isNodeBuild)) ? [] : ["nodes"]),
     ];
     if (missing.length > 0) return bad(`lacks a valid ${[...new Set(missing)].join(", ")}`);
     return { record: { ...(value as LifecycleRecord), cni: (r.cni as Cni | undefined) ?? cniOfOldRecord(addons) } };
+}
+
+function isNodeBuild(value: unknown): value is NodeBuild {
+    if (typeof value !== "object" || value === null) return false;
+    const b = value as Record<string, unknown>;
+    return (
+        (["name", "image", "launchTemplateVersion", "userDataSha256"] as const).every((k) => typeof b[k] === "string") &&
+        b.name !== "" &&
+        b.launchTemplateVersion !== ""
+    );
 }
 
 /**

@@ -261,6 +261,18 @@ describe("a record written before it kept the pod network", () => {
     });
 });
 
+/**
+ * What the record says `count` control-plane nodes were built from: the lookup's image; the template's
+ * first version for the first `kept` (running from the first run), a later one for the others.
+ */
+const builtNodes = (count: number, kept = count) =>
+    Array.from({ length: count }, (_, i) => ({
+        name: `kubeadm-ha-cp-${i}`,
+        image: "ami-0f1e2d3c4b5a69788",
+        launchTemplateVersion: i < kept ? "1" : expect.stringMatching(/^[2-9]\d*$/),
+        userDataSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    }));
+
 /** The program after an update that left `previousOutputs`. */
 function runAfter(config: Record<string, unknown>, previousOutputs: Record<string, unknown>, preview = false) {
     return runRecording(config, { previousOutputs, preview });
@@ -275,7 +287,7 @@ describe("the program, run twice", () => {
     });
 
     it("records what it applied in a plain (non-secret) lifecycle output", () => {
-        expect(first.outputs.lifecycle).toEqual({ ...RUNNING, kubernetesVersion: "1.33" });
+        expect(first.outputs.lifecycle).toEqual({ ...RUNNING, kubernetesVersion: "1.33", nodes: builtNodes(3) });
         expect(first.secretOutputs).not.toContain("lifecycle");
         expect(first.plainOutputs.lifecycle).toEqual(first.outputs.lifecycle);
     });
@@ -319,7 +331,7 @@ describe("the program, run twice", () => {
         const second = await run;
         expect(declared[0]).toBe(READ);
         expect(declared.length).toBeGreaterThan(20);
-        expect(second.outputs.lifecycle).toEqual({ ...RUNNING, controlPlaneCount: 5, zones: [...ZONES, "us-east-1d"] });
+        expect(second.outputs.lifecycle).toEqual({ ...RUNNING, controlPlaneCount: 5, zones: [...ZONES, "us-east-1d"], nodes: builtNodes(5, 3) });
         // What a stack policy sees: both records, as the component's outputs.
         expect(second.named("kubeadm-ha-lifecycle").type).toBe(CLUSTER_LIFECYCLE_TYPE);
         expect(registeredOutputs.get("kubeadm-ha-lifecycle")).toEqual({ running: first.outputs.lifecycle, requested: second.outputs.lifecycle });

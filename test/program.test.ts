@@ -57,16 +57,20 @@ describe.each([
         expect(run.resources.filter((r) => r.options.protect).map((r) => `${r.type}::${r.name}`)).toEqual([]);
     });
 
-    it("builds nodes from the tier's launch template at its latest version, and replaces (never stops) them for a new type", () => {
+    it("builds nodes from the tier's launch template at the version number it has now, and replaces (never stops) them for a new type", () => {
         const [template] = run.ofType("aws:ec2/launchTemplate:LaunchTemplate");
         expect(template.inputs.imageId).toBe("ami-0f1e2d3c4b5a69788");
-        expect(Buffer.from(template.inputs.userData, "base64").toString("utf8")).toMatch(/^#!\/usr\/bin\/env bash\n# kubeadm-ha node preparation/);
+        // The metadata guard first, then the node preparation.
+        expect(Buffer.from(template.inputs.userData, "base64").toString("utf8")).toMatch(
+            /^#!\/usr\/bin\/env bash\n# The instance metadata service for root only[\s\S]*\n# kubeadm-ha node preparation/,
+        );
         for (const instance of run.ofType(INSTANCE)) {
             // Nothing copied from an old state on replacement: no ignoreChanges, no image on the instance.
             expect(instance.options.ignoreChanges).toEqual([]);
             expect(instance.inputs.ami).toBeUndefined();
             expect(instance.inputs.userData).toBeUndefined();
-            expect(instance.inputs.launchTemplate).toEqual({ id: preview ? UNKNOWN : "kubeadm-ha-cp-id", version: "$Latest" });
+            // A number, never $Latest: a refresh after a new template version must not replace the node.
+            expect(instance.inputs.launchTemplate).toEqual({ id: preview ? UNKNOWN : "kubeadm-ha-cp-id", version: preview ? UNKNOWN : "1" });
             expect(instance.options.replaceOnChanges).toEqual(["instanceType"]);
         }
     });

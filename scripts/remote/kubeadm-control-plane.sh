@@ -129,6 +129,19 @@ until target=$(live_api_server); do
 done
 ADMIN_KUBECONFIG=$(mint_admin_kubeconfig "$target")
 
+# A node rebuilt from the launch template version it was first built from (`pulumi up --replace`
+# after an upgrade: each node keeps its version, core/node-image.ts) carries an older release than the
+# cluster runs. It installs the cluster's release before it joins: kubeadm supports no control plane
+# newer than itself.
+joining_release=$(cluster_version)
+if older_than "$(plain_version "$(kubeadm version -o short)")" "$joining_release"; then
+  log "$NODE_NAME was prepared with kubeadm $(kubeadm version -o short); installing the cluster's release $joining_release before it joins"
+  use_kubernetes_repository "$(minor_of "$joining_release")"
+  install_release "$joining_release" kubeadm kubelet kubectl
+  run_logged daemon-reload systemctl daemon-reload
+  run_logged kubelet-restart systemctl restart kubelet
+fi
+
 # Stacked etcd: a snapshot of the live cluster before its membership changes (a lost member removed,
 # this node's added), through a live member (scripts/remote/snapshot.sh): the API server that
 # answered, else the first etcd pod that answers on 2379 (the pods use their node's address). The

@@ -74,6 +74,14 @@ export interface RunOptions {
     replacements?: { replace?: string[] };
     /** Instance types a zone does not offer (zone → types); every type is offered everywhere else. */
     notOffered?: Record<string, string[]>;
+    /** The newest Ubuntu image the AMI lookup finds, per architecture (Canonical publishes new ones). */
+    images?: Partial<Record<"x86_64" | "arm64", string>>;
+    /**
+     * A `pulumi refresh` ran before this run: the provider then knows each instance's launch template
+     * version, and an instance declared with `$Latest` (or `$Default`) is replaced when its template
+     * has a newer one (terraform-provider-aws, aws_instance CustomizeDiff).
+     */
+    refresh?: boolean;
     /**
      * Outputs of the stack's last update, which a StackReference to the stack itself reads (the
      * program's own previous run); unset is an empty map, as on a stack's first run.
@@ -105,13 +113,49 @@ const INSTANCE_TYPES: Record<string, { supportedArchitectures: string[]; default
 /** Computed outputs remembered per resource, like a stack's state between two `pulumi up`s. */
 const state = new Map<string, Record<string, any>>();
 
-/** Each instance's generation and last inputs, when runs track replacements. */
-const generations = new Map<string, { generation: number; inputs: Record<string, any> }>();
+/** Each instance's generation and last inputs, when runs track replacements, and whether a refresh has read it since. */
+const generations = new Map<string, { generation: number; inputs: Record<string, any>; refreshed?: boolean }>();
+
+/** What a launch template version holds: the inputs that make one. */
+export interface LaunchTemplateVersion {
+    imageId: string;
+    userData: string;
+}
+
+/** Each launch template's versions by its id, oldest first: an update with new content adds one, as EC2 does. */
+const templateVersions = new Map<string, LaunchTemplateVersion[]>();
+
+/** The version each instance (by name) was launched from, in its current generation. */
+const launchedFrom = new Map<string, { templateId: string; version: number } & LaunchTemplateVersion>();
 
 /** Forgets all remembered outputs, as for a new stack. */
 export function resetState(): void {
     state.clear();
     generations.clear();
+    templateVersions.clear();
+    launchedFrom.clear();
+}
+
+/** The launch template version instance `name` was launched from (its image and user data), once it exists. */
+export function launchTemplateVersionOf(name: string): ({ templateId: string; version: number } & LaunchTemplateVersion) | undefined {
+    return launchedFrom.get(name);
+}
+
+/** Records a launch template's content as its newest version when it differs from the last one. */
+function templateVersion(id: string, inputs: Record<string, any>): number {
+    const versions = templateVersions.get(id) ?? [];
+    const content = { imageId: inputs.imageId, userData: inputs.userData };
+    if (versions.length === 0 || JSON.stringify(versions.at(-1)) !== JSON.stringify(content)) versions.push(content);
+    templateVersions.set(id, versions);
+    return versions.length;
+}
+
+/** The number an instance's declared version means now: a number, or the template's newest for `$Latest`/`$Default` (updateDefaultVersion). */
+function resolvedVersion(launchTemplate: { id: string; version?: string } | undefined): number | undefined {
+    if (!launchTemplate) return undefined;
+    const newest = templateVersions.get(launchTemplate.id)?.length;
+    const declared = launchTemplate.version ?? "$Default";
+    return declared.startsWith("$") ? newest : Number(declared);
 }
 
 /**
@@ -120,13 +164,32 @@ export function resetState(): void {
  */
 const REPLACING_INSTANCE_PROPERTIES = ["instanceType", "subnetId", "availabilityZone", "keyName", "launchTemplate"];
 
-/** An instance's generation: one more than before when it is replaced in this run. */
-function instanceGeneration(type: string, name: string, inputs: Record<string, any>, replacements: { replace?: string[] }): number {
+/**
+ * An instance's generation: one more than before when it is replaced in this run. Besides a changed
+ * force-new input or `--replace`: an instance declared with `$Latest`/`$Default`, once a refresh has
+ * read its version, whose template now has a newer version than it was launched from.
+ */
+function instanceGeneration(type: string, name: string, inputs: Record<string, any>, replacements: { replace?: string[] }, refresh: boolean): number {
     if (type !== "aws:ec2/instance:Instance") return 1;
     const prior = generations.get(name);
     const changed = prior && REPLACING_INSTANCE_PROPERTIES.some((k) => JSON.stringify(prior.inputs[k]) !== JSON.stringify(inputs[k]));
-    const generation = !prior ? 1 : prior.generation + (changed || replacements.replace?.includes(name) ? 1 : 0);
-    generations.set(name, { generation, inputs });
+    const refreshed = (prior?.refreshed ?? false) || refresh;
+    const launched = launchedFrom.get(name);
+    const behind =
+        refreshed &&
+        launched !== undefined &&
+        String(inputs.launchTemplate?.version ?? "$Default").startsWith("$") &&
+        resolvedVersion(inputs.launchTemplate) !== launched.version;
+    const replaced = changed || behind || replacements.replace?.includes(name);
+    const generation = !prior ? 1 : prior.generation + (replaced ? 1 : 0);
+    generations.set(name, { generation, inputs, refreshed: replaced ? false : refreshed });
+    if (!prior || replaced) {
+        // A new instance is launched from the version its declaration names now.
+        const version = resolvedVersion(inputs.launchTemplate);
+        const content = version === undefined ? undefined : templateVersions.get(inputs.launchTemplate.id)?.[version - 1];
+        if (content) launchedFrom.set(name, { templateId: inputs.launchTemplate.id, version: version!, ...content });
+        else launchedFrom.delete(name);
+    }
     return generation;
 }
 
@@ -333,14 +396,25 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                         }
                         const secretInputs = Object.keys(args.inputs).filter((k) => isSecretValue(args.inputs[k]));
                         const inputs = unwrapSecrets(args.inputs);
-                        const generation = options.replacements ? instanceGeneration(args.type, args.name, inputs, options.replacements) : 1;
-                        const id = generation > 1 ? `${args.name}-id-g${generation}` : `${args.name}-id`;
+                        const id0 = `${args.name}-id`;
+                        // A preview creates no version.
+                        const latestVersion = !preview && args.type === "aws:ec2/launchTemplate:LaunchTemplate" ? templateVersion(id0, inputs) : undefined;
+                        const generation = options.replacements
+                            ? instanceGeneration(args.type, args.name, inputs, options.replacements, options.refresh ?? false)
+                            : 1;
+                        const id = generation > 1 ? `${args.name}-id-g${generation}` : id0;
                         if (args.type === "aws:ec2/subnet:Subnet") subnets.set(id, inputs.cidrBlock);
                         const key = `${args.type}::${args.name}::g${generation}::${stableHash(JSON.stringify(inputs))}`;
                         let computed: Record<string, any> = {};
                         if (!preview) {
                             if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets, generation));
                             computed = state.get(key)!;
+                            // EC2 numbers a template's versions; an instance reports the image it was launched with.
+                            if (latestVersion !== undefined) computed = { ...computed, latestVersion, defaultVersion: latestVersion };
+                            if (args.type === "aws:ec2/instance:Instance") {
+                                const launched = launchedFrom.get(args.name);
+                                computed = { ...computed, ami: launched?.imageId ?? templateVersions.get(inputs.launchTemplate?.id)?.at(-1)?.imageId };
+                            }
                         }
                         const recordedId = preview ? undefined : providerId(args.type, id, computed);
                         const request = requests.get(`${args.type}::${args.name}`)!;
@@ -387,7 +461,8 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                         }
                         case "aws:ec2/getAmi:getAmi": {
                             const arch = args.inputs.filters.find((f: any) => f.name === "architecture").values[0];
-                            return { id: arch === "arm64" ? "ami-0a1b2c3d4e5f60718" : "ami-0f1e2d3c4b5a69788", architecture: arch };
+                            const newest = options.images?.[arch as "x86_64" | "arm64"];
+                            return { id: newest ?? (arch === "arm64" ? "ami-0a1b2c3d4e5f60718" : "ami-0f1e2d3c4b5a69788"), architecture: arch };
                         }
                         default:
                             throw new Error(`unmocked invoke ${args.token}`);

@@ -19,13 +19,11 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ProgramRun, RecordedResource, RunOptions } from "./engine";
+import { launchTemplateVersionOf, ProgramRun, RecordedResource, RunOptions } from "./engine";
 import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 
 const HOSTS_DIR = join(__dirname, "hosts");
-/** The pause image tag of each minor's kubeadm, shared with the hosts' model. */
-const PAUSE_IMAGES = JSON.parse(readFileSync(join(HOSTS_DIR, "pause-images.json"), "utf8")) as Record<string, string>;
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 const EIP_TYPE = "aws:ec2/eip:Eip";
 
@@ -125,9 +123,6 @@ export const RELEASES: Record<string, string[]> = {
     "1.32": ["1.32.0", "1.32.10"],
     "1.33": ["1.33.0", "1.33.5", "1.33.6"],
     "1.34": ["1.34.0", "1.34.1", "1.34.2"],
-    "1.35": ["1.35.0", "1.35.8"],
-    "1.36": ["1.36.0", "1.36.5"],
-    "1.37": ["1.37.0", "1.37.1", "1.37.2"],
 };
 
 /** A member of the external etcd cluster: name and client URL are empty until it first starts. */
@@ -161,7 +156,6 @@ export interface ClusterEvent {
         | "drain"
         | "uncordon"
         | "kubelet-restart"
-        | "containerd-restart"
         | "snapshot-now"
         | "ready-check"
         | "upload-config"
@@ -257,11 +251,6 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export class LifecycleSimulation {
     private readonly worldFile: string;
     private previous?: ProgramRun;
-
-    /** The directory tree of a simulated host: what its steps see as `/`. */
-    hostRoot(id: string): string {
-        return join(this.dir, "hosts", id);
-    }
 
     constructor(
         private readonly dir: string,
@@ -364,7 +353,7 @@ export class LifecycleSimulation {
             const id = run.ofType(EIP_TYPE).find((e) => e.name === `${instance.name}-address`)?.inputs.instance as string;
             if (world.hosts[id]) continue;
             const role = instance.inputs.tags?.["kubeadm-ha/role"] === "etcd" ? "etcd" : "control-plane";
-            const root = this.hostRoot(id);
+            const root = join(this.dir, "hosts", id);
             for (const [dir, mode] of Object.entries(systemDirectories(role))) {
                 mkdirSync(join(root, dir), { recursive: true });
                 chmodSync(join(root, dir), mode);
@@ -380,14 +369,8 @@ export class LifecycleSimulation {
             }
             writeFileSync(join(root, "var/lib/kubeadm-ha/prepared"), "prepared by the simulation\n");
             // What prepare-node.sh installs: the release its launch template's user data names, from that minor's repository.
-            const release = role === "control-plane" ? preparedRelease(run, world.releases) : undefined;
+            const release = role === "control-plane" ? preparedRelease(instance.name, world.releases) : undefined;
             if (release) {
-                // containerd's sandbox image as prepare-node.sh leaves it: the pause image of the release's kubeadm.
-                mkdirSync(join(root, "etc/containerd"), { recursive: true });
-                writeFileSync(
-                    join(root, "etc/containerd/config.toml"),
-                    `version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "registry.k8s.io/pause:${PAUSE_IMAGES[release.minor]}"\n`,
-                );
                 mkdirSync(join(root, "etc/apt/sources.list.d"), { recursive: true });
                 writeFileSync(
                     join(root, "etc/apt/sources.list.d/kubernetes.list"),
@@ -453,9 +436,14 @@ export class LifecycleSimulation {
      * successful run's outputs (its StackReference to itself); `outputs` overrides some of them, as the
      * real outputs the simulation does not produce (what the steps printed) would be.
      */
-    async up(config: Record<string, unknown>, options: { replace?: string[]; outputs?: Record<string, unknown> } = {}): Promise<UpResult> {
+    async up(
+        config: Record<string, unknown>,
+        options: { replace?: string[]; outputs?: Record<string, unknown> } & Pick<RunOptions, "images" | "refresh"> = {},
+    ): Promise<UpResult> {
         const run = await this.runProgram(config, {
             replacements: { replace: options.replace ?? [] },
+            images: options.images,
+            refresh: options.refresh,
             previousOutputs: { ...this.previous?.outputs, ...options.outputs },
         });
         this.boot(run);
@@ -507,10 +495,12 @@ export class LifecycleSimulation {
     }
 }
 
-/** The release prepare-node.sh installs from the control-plane launch template's user data: the pinned patch, else the newest of the minor. */
-function preparedRelease(run: ProgramRun, releases: Record<string, string[]>): { minor: string; version: string } {
-    const template = run.ofType("aws:ec2/launchTemplate:LaunchTemplate").find((t) => /-cp$/.test(t.name))!;
-    const script = Buffer.from(template.inputs.userData, "base64").toString("utf8");
+/**
+ * The release prepare-node.sh installs from the user data of the launch template version the instance
+ * was launched from: the pinned patch, else the newest of the minor.
+ */
+function preparedRelease(instance: string, releases: Record<string, string[]>): { minor: string; version: string } {
+    const script = Buffer.from(launchTemplateVersionOf(instance)!.userData, "base64").toString("utf8");
     const minor = /^KUBERNETES_MINOR='([^']*)'$/m.exec(script)![1];
     const patch = /^KUBERNETES_PATCH='([^']*)'$/m.exec(script)![1];
     return { minor, version: patch || releases[minor].at(-1)! };
