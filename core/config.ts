@@ -35,6 +35,32 @@ export type HealthCheckPath = (typeof HEALTH_CHECK_PATHS)[number];
 
 /** kubeadm's v1beta4 configuration API exists from Kubernetes 1.31 on. */
 export const MIN_KUBERNETES_MINOR = 31;
+
+/**
+ * The end of upstream maintenance of each minor kubeadm-ha accepts (https://kubernetes.io/releases/,
+ * read 2026-12-03). A minor past its date gets no security fixes: the program warns, and the
+ * default is always an exact release of a minor in support.
+ */
+export const KUBERNETES_END_OF_LIFE: Readonly<Record<string, string>> = {
+    "1.31": "2025-10-28",
+    "1.32": "2026-02-28",
+    "1.33": "2026-06-28",
+    "1.34": "2026-10-27",
+    "1.35": "2027-02-28",
+    "1.36": "2027-06-28",
+    "1.37": "2027-10-28",
+};
+
+/** Why minor `minor` is not one to run on `today` (YYYY-MM-DD), or undefined when it is in upstream support. */
+export function unsupportedMinor(minor: string, today: string): string | undefined {
+    const end = KUBERNETES_END_OF_LIFE[minor];
+    if (end === undefined) return `kubeadm-ha does not know ${minor}'s support dates; check https://kubernetes.io/releases/`;
+    if (end < today) {
+        const supported = Object.keys(KUBERNETES_END_OF_LIFE).filter((m) => KUBERNETES_END_OF_LIFE[m] >= today);
+        return `${minor} left upstream support on ${end} and gets no security fixes; move to ${supported.join(" or ") || "a supported minor"}, one minor per pulumi up`;
+    }
+    return undefined;
+}
 export const MAX_NODES = 7;
 
 export interface ClusterConfig {
@@ -103,7 +129,7 @@ export const DEFAULTS = {
     controlPlaneCount: 3,
     etcdTopology: "stacked",
     etcdCount: 3,
-    kubernetesVersion: "1.34",
+    kubernetesVersion: "1.37.2",
     instanceType: "t3.medium",
     etcdInstanceType: "t3.small",
     cpuCredits: "standard",
@@ -158,7 +184,7 @@ export type RawLookup = (key: string) => string | undefined;
  * `setKeys` are the keys the stack sets in the project's namespace (without the prefix); any that
  * Pulumi.yaml does not declare is a problem too, since the program would silently ignore it.
  */
-export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []): ParsedConfig {
+export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = [], today = new Date().toISOString().slice(0, 10)): ParsedConfig {
     const problems: string[] = unknownKeyProblems(setKeys);
     const warnings: string[] = [];
     const reader = new Reader(lookup, problems);
@@ -269,6 +295,8 @@ export function parseConfig(lookup: RawLookup, setKeys: readonly string[] = []):
     if (config.monitoring && config.cni === "none") {
         warnings.push(`${key("monitoring")} = true with ${key("cni")} = none: the alerting stack waits for the pod network you install`);
     }
+    const unsupported = unsupportedMinor(config.kubernetesVersion.minor, today);
+    if (unsupported) warnings.push(`${key("kubernetesVersion")} = ${config.kubernetesVersion.patch ?? config.kubernetesVersion.minor}: ${unsupported}`);
     if (config.sshAllowedCidrs.includes("0.0.0.0/0")) {
         warnings.push(`${key("sshAllowedCidrs")} allows SSH from anywhere; narrow it to your deployer's addresses`);
     }
@@ -340,7 +368,7 @@ export function parseKubernetesVersion(v: string): { value: KubernetesVersion } 
     const match = /^1\.(\d{2})(?:\.(\d{1,3}))?$/.exec(v);
     if (!match || Number(match[1]) < MIN_KUBERNETES_MINOR) {
         return {
-            error: `must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration`,
+            error: `must be a Kubernetes release such as 1.37.2 (or a minor such as 1.37, its newest patch), at least 1.${MIN_KUBERNETES_MINOR} for kubeadm's v1beta4 configuration`,
         };
     }
     const minor = `1.${Number(match[1])}`;

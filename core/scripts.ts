@@ -70,13 +70,13 @@ function assignments(params: Record<string, string>): string {
 }
 
 /** EC2 user data: a preparation script with its parameters. Holds no secret: user data is readable through the API. */
-function userData(what: string, params: Record<string, string>, script: string): string {
-    return `#!/usr/bin/env bash\n# kubeadm-ha ${what} preparation. Holds no secret: EC2 user data is readable through the API.\n${assignments(params)}${body(read(script))}`;
+function userData(what: string, params: Record<string, string>, ...scripts: string[]): string {
+    return `#!/usr/bin/env bash\n# kubeadm-ha ${what} preparation. Holds no secret: EC2 user data is readable through the API.\n${assignments(params)}${scripts.map((s) => body(read(s))).join("")}`;
 }
 
 /** Control-plane node preparation, with the Kubernetes version as its only parameters. */
 export function renderUserData(version: KubernetesVersion): string {
-    return userData("node", { KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }, "prepare-node.sh");
+    return userData("node", { KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }, "containerd-pause.sh", "prepare-node.sh");
 }
 
 /** External etcd member preparation: the pinned, checksum-verified etcd release. */
@@ -99,7 +99,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         (USES_MEMBERSHIP_RULES.has(step) ? read("remote/members.sh") : "") +
         (USES_CERTIFICATE_FUNCTIONS.has(step) ? read("remote/certificates.sh") : "") +
         // The member step converges a member to the cluster's release and configuration.
-        (step === "kubeadm-control-plane" ? read("remote/upgrade.sh") : "") +
+        (step === "kubeadm-control-plane" ? body(read("containerd-pause.sh")) + read("remote/upgrade.sh") : "") +
         (USES_PEER_SNAPSHOT.has(step) ? read("remote/snapshot.sh") : "") +
         body(read(`remote/${step}.sh`))
     );

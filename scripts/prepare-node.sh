@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Node preparation, run once by cloud-init as EC2 user data. It installs and configures what kubeadm
 # needs and nothing secret: certificates, tokens and kubeadm configuration arrive later over SSH.
-# Parameters (set above this line by the renderer): KUBERNETES_MINOR (1.34), KUBERNETES_PATCH (1.34.2 or empty).
+# Parameters (set above this line by the renderer): KUBERNETES_MINOR (1.37), KUBERNETES_PATCH (1.37.2 or empty),
+# and containerd-pause.sh's function.
 set -euo pipefail
 
 : "${KUBERNETES_MINOR:?}"
@@ -59,6 +60,10 @@ else
 fi
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
+
+log "pointing containerd's sandbox image at the pause image of kubeadm $(kubeadm version -o short)"
+pause=$(containerd_pause_image /etc/containerd/config.toml)
+if [ "$pause" = changed ]; then systemctl restart containerd; fi
 
 install -d -m 0755 "$(dirname "$MARKER")"
 echo "kubeadm $(kubeadm version -o short)" > "$MARKER"

@@ -1,18 +1,25 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ConfigError, DECLARED_KEYS, DEFAULTS, isBurstable, offeringProblems, parseConfig } from "../core/config";
+import { ConfigError, DECLARED_KEYS, DEFAULTS, isBurstable, offeringProblems, parseConfig, unsupportedMinor } from "../core/config";
 import { runProgram } from "./harness";
 
 /**
  * Parses a config given as the strings Pulumi hands a program (lists and maps as JSON); the stack
  * sets exactly the keys given, as the program sees them in its namespace.
  */
-function parseWith(values: Record<string, unknown>) {
-    return parseConfig((k) => {
-        const v = values[k];
-        return v === undefined ? undefined : typeof v === "string" ? v : JSON.stringify(v);
-    }, Object.keys(values));
+/** The day the default release was chosen: support warnings are judged on it, not on the day the test runs. */
+const TODAY = "2026-12-03";
+
+function parseWith(values: Record<string, unknown>, today = TODAY) {
+    return parseConfig(
+        (k) => {
+            const v = values[k];
+            return v === undefined ? undefined : typeof v === "string" ? v : JSON.stringify(v);
+        },
+        Object.keys(values),
+        today,
+    );
 }
 
 function problemsOf(values: Record<string, unknown>): string[] {
@@ -33,7 +40,7 @@ describe("stack configuration", () => {
             controlPlaneCount: 3,
             etcdTopology: "stacked",
             etcdCount: 3,
-            kubernetesVersion: { minor: "1.34" },
+            kubernetesVersion: { minor: "1.37", patch: "1.37.2" },
             instanceType: "t3.medium",
             etcdInstanceType: "t3.small",
             cpuCredits: "standard",
@@ -92,16 +99,33 @@ describe("stack configuration", () => {
 
     it("reads pinned releases, tags and overrides", () => {
         const { config, warnings } = parseWith({
-            kubernetesVersion: "1.33.4",
+            kubernetesVersion: "1.36.4",
             tags: ["team=platform", "cost-centre=k8s=core"],
             ami: "ami-0123456789abcdef0",
             controlPlaneCount: "1",
             sshAllowedCidrs: ["198.51.100.0/24"],
         });
-        expect(config.kubernetesVersion).toEqual({ minor: "1.33", patch: "1.33.4" });
+        expect(config.kubernetesVersion).toEqual({ minor: "1.36", patch: "1.36.4" });
         expect(config.tags).toEqual({ team: "platform", "cost-centre": "k8s=core" });
         expect(config.ami).toBe("ami-0123456789abcdef0");
         expect(warnings).toEqual(["kubeadm-ha:controlPlaneCount = 1: a single control-plane node is not highly available"]);
+    });
+
+    it("defaults to an exact release of a minor in upstream support, and warns about a minor past its support", () => {
+        const versionWarnings = (values: Record<string, unknown>, today = TODAY) =>
+            parseWith(values, today).warnings.filter((w) => w.startsWith("kubeadm-ha:kubernetesVersion"));
+        const { config } = parseWith({});
+        expect(config.kubernetesVersion.patch).toMatch(/^\d+\.\d+\.\d+$/);
+        expect(unsupportedMinor(config.kubernetesVersion.minor, TODAY)).toBeUndefined();
+        expect(versionWarnings({})).toEqual([]);
+        expect(versionWarnings({ kubernetesVersion: "1.34" })).toEqual([
+            "kubeadm-ha:kubernetesVersion = 1.34: 1.34 left upstream support on 2026-10-27 and gets no security fixes; move to 1.35 or 1.36 or 1.37, one minor per pulumi up",
+        ]);
+        // The same default, a year on, is past its support and says so.
+        expect(versionWarnings({}, "2027-11-01")).toEqual([
+            expect.stringMatching(/^kubeadm-ha:kubernetesVersion = 1\.37\.2: 1\.37 left upstream support on 2027-10-28/),
+        ]);
+        expect(versionWarnings({ kubernetesVersion: "1.38" })).toEqual([expect.stringContaining("does not know 1.38's support dates")]);
     });
 
     it("allows an even control-plane count when etcd is external", () => {
@@ -125,12 +149,12 @@ describe("stack configuration", () => {
         [
             "a version before v1beta4",
             { kubernetesVersion: "1.30" },
-            'kubeadm-ha:kubernetesVersion = "1.30" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration',
+            'kubeadm-ha:kubernetesVersion = "1.30" must be a Kubernetes release such as 1.37.2 (or a minor such as 1.37, its newest patch), at least 1.31 for kubeadm\'s v1beta4 configuration',
         ],
         [
             "a version with a v prefix",
             { kubernetesVersion: "v1.34" },
-            'kubeadm-ha:kubernetesVersion = "v1.34" must be a Kubernetes minor such as 1.34 (or a release such as 1.34.2), at least 1.31 for kubeadm\'s v1beta4 configuration',
+            'kubeadm-ha:kubernetesVersion = "v1.34" must be a Kubernetes release such as 1.37.2 (or a minor such as 1.37, its newest patch), at least 1.31 for kubeadm\'s v1beta4 configuration',
         ],
         [
             "a malformed instance type",

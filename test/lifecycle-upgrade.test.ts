@@ -4,6 +4,8 @@
  */
 import { ClusterEvent, LifecycleSimulation, RELEASES, UpResult } from "../tools/offline/lifecycle";
 import { CP, expectSafe, liveCluster } from "./lifecycle-helpers";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 
 const NEWEST_134 = RELEASES["1.34"].at(-1)!;
 
@@ -59,6 +61,14 @@ describe("upgrades under pulumi up", () => {
         expectOneNodeAtATime(events, [`${CP(0)}-member`, `${CP(1)}-member`, `${CP(2)}-member`]);
         for (const host of liveControlPlane(sim)) expect([host.instance, host.kubelet, host.controlPlane]).toEqual([host.instance, NEWEST_134, NEWEST_134]);
         expect(sim.world().cluster.version).toBe(NEWEST_134);
+        // 1.34's kubeadm expects another pause image than 1.33's: each drained node's containerd follows it.
+        for (const host of liveControlPlane(sim)) {
+            expect([host.instance, readFileSync(join(sim.hostRoot(host.id), "etc/containerd/config.toml"), "utf8")]).toEqual([
+                host.instance,
+                expect.stringContaining('sandbox_image = "registry.k8s.io/pause:3.10.1"'),
+            ]);
+        }
+        expect(events.filter((e) => e.what === "containerd-restart").map((e) => e.step)).toEqual([`${CP(0)}-member`, `${CP(1)}-member`, `${CP(2)}-member`]);
         // Done: the next run changes nothing.
         const again = await sim.up({ kubernetesVersion: "1.34" });
         expect(again.steps).toEqual([]);

@@ -12,10 +12,11 @@ import {
     shellQuote,
 } from "../core/scripts";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PkiFile, renderPkiBundle } from "../core/pki";
-import { shellcheck, tempDir } from "./tools";
+import { shellcheck, tempDir, writeTemp } from "./tools";
+import { binary, CURRENT } from "../lab/releases";
 
 const STEPS: [RemoteStep, Record<string, string>][] = [
     ["wait-for-prepare", {}],
@@ -29,7 +30,7 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
             API_SERVERS: "10.0.16.11 10.0.32.12",
             PLANNED_NODES: "ip-10-0-0-10.ec2.internal ip-10-0-16-11.ec2.internal ip-10-0-32-12.ec2.internal",
             STACKED: "true",
-            KUBERNETES_VERSION: "1.34",
+            KUBERNETES_VERSION: "1.37.2",
             RENEW_WITHIN_DAYS: "60",
         },
     ],
@@ -53,8 +54,8 @@ const STEPS: [RemoteStep, Record<string, string>][] = [
 
 describe("rendered scripts", () => {
     it("user data passes shellcheck for a minor and for a pinned release", () => {
-        expect(shellcheck(renderUserData({ minor: "1.34" }))).toBe("");
-        expect(shellcheck(renderUserData({ minor: "1.34", patch: "1.34.2" }))).toBe("");
+        expect(shellcheck(renderUserData({ minor: "1.37" }))).toBe("");
+        expect(shellcheck(renderUserData({ minor: "1.37", patch: "1.37.2" }))).toBe("");
         expect(shellcheck(renderEtcdUserData())).toBe("");
         expect(shellcheck(renderEtcdBackupProgram())).toBe("");
         expect(shellcheck(`#!/bin/bash\n${ETCD_BACKUP_REMOVE}`)).toBe("");
@@ -213,5 +214,54 @@ describe("etcd membership rules (plan_removals), run by bash", () => {
         ],
     ])("%s", (_what, mode, members, expected) => {
         expect(decide(planned, mode as "down" | "surplus", members)).toEqual(expected);
+    });
+});
+
+describe("containerd's sandbox image, set from the real kubeadm of the default release", () => {
+    // The sandbox lines of `containerd config default`: containerd 1.7 (Ubuntu 24.04's package,
+    // config version 2) and containerd 2.x (config version 3, as containerd's CRI docs show it).
+    const CONTAINERD_1 = `version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    restrict_oom_score_adj = false\n    sandbox_image = "registry.k8s.io/pause:3.8"\n    selinux_category_range = 1024\n`;
+    const CONTAINERD_2 = `version = 3\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n    [plugins.'io.containerd.cri.v1.images'.pinned_images]\n      sandbox = 'registry.k8s.io/pause:3.10'\n`;
+    const setPause = (config: string) => {
+        const dir = tempDir("pause");
+        mkdirSync(join(dir, "bin"));
+        symlinkSync(binary("kubeadm"), join(dir, "bin/kubeadm"));
+        const file = writeTemp(dir, "config.toml", config);
+        const script = `${readFileSync(join(__dirname, "../scripts/containerd-pause.sh"), "utf8")}\ncontainerd_pause_image ${shellQuote(file)}`;
+        const result = spawnSync("bash", ["-c", script], { encoding: "utf8", env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}` } });
+        return { status: result.status, said: result.stdout.trim(), stderr: result.stderr, config: readFileSync(file, "utf8") };
+    };
+    const pauseOfKubeadm = () => {
+        const listed = spawnSync(binary("kubeadm"), ["config", "images", "list", "--kubernetes-version", `v${CURRENT.kubernetes}`], { encoding: "utf8" });
+        return listed.stdout.split("\n").find((line) => line.includes("/pause:"))!;
+    };
+
+    it.each([
+        ["containerd 1.x", CONTAINERD_1, (image: string) => `    sandbox_image = "${image}"\n`],
+        ["containerd 2.x", CONTAINERD_2, (image: string) => `      sandbox = '${image}'\n`],
+    ])("%s: points the sandbox image at kubeadm's pause image, once", (_label, config, line) => {
+        const image = pauseOfKubeadm();
+        expect(image).toMatch(/^registry\.k8s\.io\/pause:\d+\.\d+/);
+        const first = setPause(config);
+        expect([first.status, first.said]).toEqual([0, "changed"]);
+        expect(first.config).toContain(line(image));
+        expect(first.config.split("\n").length).toBe(config.split("\n").length);
+        const again = setPause(first.config);
+        expect([again.status, again.said, again.config]).toEqual([0, "unchanged", first.config]);
+    });
+
+    it("fails, naming the file, when the configuration has no sandbox setting", () => {
+        const result = setPause("version = 2\n");
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toContain("has no sandbox image setting");
+    });
+
+    it("node preparation and the upgrade step both set it", () => {
+        expect(renderUserData({ minor: "1.37", patch: "1.37.2" })).toMatch(
+            /containerd_pause_image\(\) \{[\s\S]*pause=\$\(containerd_pause_image \/etc\/containerd\/config\.toml\)/,
+        );
+        expect(renderStepScript("kubeadm-control-plane", {})).toMatch(
+            /containerd_pause_image\(\) \{[\s\S]*pause=\$\(containerd_pause_image "\$ROOT\/etc\/containerd\/config\.toml"\)/,
+        );
     });
 });

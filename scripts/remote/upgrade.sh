@@ -2,7 +2,7 @@
 # procedure, https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-upgrade/) and the
 # ClusterConfiguration (kubeadm's "Reconfiguring a kubeadm cluster"), on this node only; the member
 # steps run one node at a time, each gated before and after. Needs ADMIN_KUBECONFIG, NODE_NAME,
-# STACKED, and the rules of members.sh and certificates.sh.
+# STACKED, and the rules of members.sh and certificates.sh, and containerd-pause.sh.
 
 # Held packages are changed deliberately (unhold, install, hold); a changed configuration file of a
 # package keeps the node's copy instead of asking a terminal the step does not have.
@@ -82,6 +82,11 @@ upgrade_kubelet() {
     exit 1
   fi
   install_release "$1" kubelet kubectl
+  # A minor can move kubeadm's pause image; the node is drained, and containerd's restart leaves the
+  # running containers (static pods included) to their shims.
+  local pause
+  pause=$(containerd_pause_image "$ROOT/etc/containerd/config.toml")
+  if [ "$pause" = changed ]; then run_logged containerd-restart systemctl restart containerd; fi
   run_logged daemon-reload systemctl daemon-reload
   run_logged kubelet-restart systemctl restart kubelet
   wait_for_local_api 600

@@ -24,6 +24,8 @@ import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 
 const HOSTS_DIR = join(__dirname, "hosts");
+/** The pause image tag of each minor's kubeadm, shared with the hosts' model. */
+const PAUSE_IMAGES = JSON.parse(readFileSync(join(HOSTS_DIR, "pause-images.json"), "utf8")) as Record<string, string>;
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 const EIP_TYPE = "aws:ec2/eip:Eip";
 
@@ -123,6 +125,9 @@ export const RELEASES: Record<string, string[]> = {
     "1.32": ["1.32.0", "1.32.10"],
     "1.33": ["1.33.0", "1.33.5", "1.33.6"],
     "1.34": ["1.34.0", "1.34.1", "1.34.2"],
+    "1.35": ["1.35.0", "1.35.8"],
+    "1.36": ["1.36.0", "1.36.5"],
+    "1.37": ["1.37.0", "1.37.1", "1.37.2"],
 };
 
 /** A member of the external etcd cluster: name and client URL are empty until it first starts. */
@@ -156,6 +161,7 @@ export interface ClusterEvent {
         | "drain"
         | "uncordon"
         | "kubelet-restart"
+        | "containerd-restart"
         | "snapshot-now"
         | "ready-check"
         | "upload-config"
@@ -251,6 +257,11 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export class LifecycleSimulation {
     private readonly worldFile: string;
     private previous?: ProgramRun;
+
+    /** The directory tree of a simulated host: what its steps see as `/`. */
+    hostRoot(id: string): string {
+        return join(this.dir, "hosts", id);
+    }
 
     constructor(
         private readonly dir: string,
@@ -353,7 +364,7 @@ export class LifecycleSimulation {
             const id = run.ofType(EIP_TYPE).find((e) => e.name === `${instance.name}-address`)?.inputs.instance as string;
             if (world.hosts[id]) continue;
             const role = instance.inputs.tags?.["kubeadm-ha/role"] === "etcd" ? "etcd" : "control-plane";
-            const root = join(this.dir, "hosts", id);
+            const root = this.hostRoot(id);
             for (const [dir, mode] of Object.entries(systemDirectories(role))) {
                 mkdirSync(join(root, dir), { recursive: true });
                 chmodSync(join(root, dir), mode);
@@ -371,6 +382,12 @@ export class LifecycleSimulation {
             // What prepare-node.sh installs: the release its launch template's user data names, from that minor's repository.
             const release = role === "control-plane" ? preparedRelease(instance.name, world.releases) : undefined;
             if (release) {
+                // containerd's sandbox image as prepare-node.sh leaves it: the pause image of the release's kubeadm.
+                mkdirSync(join(root, "etc/containerd"), { recursive: true });
+                writeFileSync(
+                    join(root, "etc/containerd/config.toml"),
+                    `version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "registry.k8s.io/pause:${PAUSE_IMAGES[release.minor]}"\n`,
+                );
                 mkdirSync(join(root, "etc/apt/sources.list.d"), { recursive: true });
                 writeFileSync(
                     join(root, "etc/apt/sources.list.d/kubernetes.list"),

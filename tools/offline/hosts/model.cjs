@@ -198,12 +198,19 @@ function kubeadm() {
     return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
 }
 
-/** kubeadm config images list --kubernetes-version vX: the images of release X (the etcd image is the one read). */
+const PAUSE_VERSIONS = require("./pause-images.json");
+
+/** kubeadm config images list --kubernetes-version vX: the images of release X (the etcd and pause images are the ones read). */
 function kubeadmImagesList() {
     const version = args[args.indexOf("--kubernetes-version") + 1]?.replace(/^v/, "");
-    const etcd = KUBEADM_ETCD_IMAGES[(version ?? "").split(".").slice(0, 2).join(".")];
-    if (!etcd) return exit(1, "", `kubeadm stand-in: no images known for ${version}\n`);
-    return exit(0, ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"].map((c) => `registry.k8s.io/${c}:v${version}\n`).join("") + `registry.k8s.io/etcd:${etcd}\n`);
+    const minor = (version ?? "").split(".").slice(0, 2).join(".");
+    const [etcd, pause] = [KUBEADM_ETCD_IMAGES[minor], PAUSE_VERSIONS[minor]];
+    if (!etcd || !pause) return exit(1, "", `kubeadm stand-in: no images known for ${version}\n`);
+    return exit(
+        0,
+        ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"].map((c) => `registry.k8s.io/${c}:v${version}\n`).join("") +
+            `registry.k8s.io/pause:${pause}\nregistry.k8s.io/etcd:${etcd}\n`,
+    );
 }
 
 /**
@@ -738,6 +745,10 @@ function systemctl() {
         event("kubelet-restart", { version: host.kubelet });
         return exit(0);
     }
+    if (verb === "restart" && /^containerd(\.service)?$/.test(unit)) {
+        event("containerd-restart");
+        return exit(0);
+    }
     if (verb === "start" && unit === "kubeadm-ha-etcd-snapshot-now.service") {
         // The backup program's "now": a snapshot needs a member with quorum behind it.
         if (!(host.role === "etcd" ? etcdHasQuorum() : hasQuorum())) return exit(1, "", "Job for kubeadm-ha-etcd-snapshot-now.service failed\n");
@@ -836,13 +847,13 @@ function crictl() {
  * model keys it by the minor asked for).
  */
 const KUBEADM_ETCD_IMAGES = {
-    "1.31": "3.5.24-0",
-    "1.32": "3.5.24-0",
-    "1.33": "3.5.24-0",
-    "1.34": "3.6.5-0",
-    "1.35": "3.6.6-0",
-    "1.36": "3.6.8-0",
-    "1.37": "3.7.0-0",
+    1.31: "3.5.24-0",
+    1.32: "3.5.24-0",
+    1.33: "3.5.24-0",
+    1.34: "3.6.5-0",
+    1.35: "3.6.6-0",
+    1.36: "3.6.8-0",
+    1.37: "3.7.0-0",
 };
 const minorOf = (version) => /^(\d+\.\d+)/.exec(version ?? "")?.[1];
 const compareReleases = (a, b) => {
@@ -886,7 +897,19 @@ function readSnapshot(file) {
 function etcdutl(words, release) {
     const positional = [];
     for (let i = 0; i < words.length; i++) {
-        if (["--data-dir", "--name", "--initial-cluster", "--initial-cluster-token", "--initial-advertise-peer-urls", "--bump-revision", "-w", "--write-out"].includes(words[i])) i++;
+        if (
+            [
+                "--data-dir",
+                "--name",
+                "--initial-cluster",
+                "--initial-cluster-token",
+                "--initial-advertise-peer-urls",
+                "--bump-revision",
+                "-w",
+                "--write-out",
+            ].includes(words[i])
+        )
+            i++;
         else if (!words[i].startsWith("-")) positional.push(words[i]);
     }
     const [command, sub, file] = positional;
@@ -969,7 +992,10 @@ function sha256sumCheck() {
     const quiet = args.includes("--quiet");
     let failed = 0;
     const out = [];
-    for (const line of fs.readFileSync(0, "utf8").split("\n").filter((l) => l.trim() !== "")) {
+    for (const line of fs
+        .readFileSync(0, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== "")) {
         const match = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
         if (!match) {
             if (args.includes("--strict")) failed++;
@@ -1016,7 +1042,10 @@ function imds(url) {
     if (route === "/latest/api/token") return respond(200, "simulated-imds-token");
     if (route === "/latest/meta-data/iam/security-credentials/") return respond(200, "kubeadm-ha-node\n");
     if (route === "/latest/meta-data/iam/security-credentials/kubeadm-ha-node") {
-        return respond(200, JSON.stringify({ Code: "Success", AccessKeyId: "ASIASIMULATED", SecretAccessKey: "simulated/secret+key", Token: "simulated+session/token=" }));
+        return respond(
+            200,
+            JSON.stringify({ Code: "Success", AccessKeyId: "ASIASIMULATED", SecretAccessKey: "simulated/secret+key", Token: "simulated+session/token=" }),
+        );
     }
     return respond(404, "");
 }
