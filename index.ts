@@ -94,7 +94,8 @@ export = async () => {
         monitoring: config.monitoring,
         tags,
     });
-    const pki = new ClusterPki(name);
+    // Every leaf it issues is re-issued in the window pulumi up renews kubeadm's certificates in.
+    const pki = new ClusterPki(name, { renewWithinDays: config.certificateRenewalDays });
     // Off-node etcd snapshots, and the one identity that may write them: for the nodes that run etcd members.
     const backups = new BackupBucket(name, {
         clusterName: name,
@@ -194,7 +195,7 @@ export = async () => {
         restoreFrom,
         renewWithinDays: config.certificateRenewalDays,
         renewalRequestedFor,
-        externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, healthGate: etcd.healthGate },
+        externalEtcd: etcd && { endpoints: etcd.endpoints, clientCert: etcd.apiServerClient, certificates: etcd.certificates, healthGate: etcd.healthGate },
     });
 
     const kubeconfig = pulumi

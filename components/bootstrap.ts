@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { caCertHash } from "../core/discovery";
-import { CertificateReport, parseCertificateExpiry, renderCertRenewalInstall } from "../core/cert-renewal";
+import { CertificateReport, certificateReport, IssuedCertificate, renderCertRenewalInstall } from "../core/cert-renewal";
 import { ClusterSettings, DNS_DOMAIN, initDocuments, joinDocuments, nodeConfigDocuments, renderDocuments, renderMemberInput } from "../core/kubeadm";
 import { apiServerCertSpec, PkiFile, renderPkiBundle } from "../core/pki";
 import { etcdRestoreParams, OffsiteBackup, restoreClusterToken, restoreId, STACKED_BACKUP_TARGET } from "../core/backup";
@@ -17,6 +17,8 @@ export interface ExternalEtcdAccess {
     endpoints: pulumi.Output<string[]>;
     /** apiserver-etcd-client, issued by the etcd CA. */
     clientCert: KeyPairPem;
+    /** The members' certificates (no keys), for the report and the nodes' expiry metric. */
+    certificates: pulumi.Output<IssuedCertificate[]>;
     /** Passes only when the etcd cluster is healthy; kubeadm init waits for it. */
     healthGate: pulumi.Resource;
 }
@@ -69,7 +71,10 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
      * after which the deployer may talk to the cluster.
      */
     readonly apiReachable: command.remote.Command;
-    /** The earliest expiry of the certificates kubeadm issued on the nodes, as the member steps last read it. */
+    /**
+     * The earliest expiry of the certificates kubeadm issued on the nodes, as the member steps last
+     * read it, and of the external etcd certificates the program issued.
+     */
     readonly certificates: pulumi.Output<CertificateReport>;
 
     constructor(name: string, args: KubeadmBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -226,19 +231,24 @@ export class KubeadmBootstrap extends pulumi.ComponentResource {
         }
         // The backstop for a cluster nobody deploys: a daily renewal timer on each node, at hours spread
         // over the day, installed once the node is a member (core/cert-renewal.ts).
+        // External etcd: the nodes also export the expiry of the members' certificates, which kubeadm
+        // does not see; the install step runs again when pulumi up re-issues one.
+        const etcdCertificates = args.externalEtcd?.certificates ?? pulumi.output([]);
         nodes.forEach((node, index) => {
-            const install = renderCertRenewalInstall({ nodeIndex: index, nodeCount: nodes.length, stacked: !args.externalEtcd });
+            const install = etcdCertificates.apply((certificates) =>
+                renderCertRenewalInstall({ nodeIndex: index, nodeCount: nodes.length, stacked: !args.externalEtcd, etcdCertificates: certificates }),
+            );
             remoteStep(`${node.plan.name}-cert-renewal`, node.target, { create: install, update: install }, { parent: this, dependsOn: [members[index]] });
         });
         // Each member step ends with the node's earliest expiry; the step's output is secret, this line is not.
+        // External etcd's certificates come from the state: kubeadm neither lists nor renews them.
+        const external = args.externalEtcd
+            ? pulumi.all([args.externalEtcd.clientCert.certPem, etcdCertificates]).apply(([client, others]) => [client, ...others.map((c) => c.certPem)])
+            : pulumi.output([] as string[]);
         this.certificates = pulumi.unsecret(
-            pulumi.all(members.map((m) => m.stdout)).apply((outputs) => {
-                const dates = outputs.map(parseCertificateExpiry).filter((d): d is string => d !== undefined);
-                return {
-                    ...(dates.length > 0 ? { earliestExpiry: dates.sort()[0] } : {}),
-                    ...(args.renewalRequestedFor ? { renewalRequestedFor: args.renewalRequestedFor } : {}),
-                };
-            }),
+            pulumi
+                .all([pulumi.all(members.map((m) => m.stdout)), external])
+                .apply(([outputs, certificates]) => certificateReport(outputs, certificates, args.renewalRequestedFor)),
         );
         this.apiReachable = remoteStep(
             `${name}-api-reachable`,

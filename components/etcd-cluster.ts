@@ -7,6 +7,7 @@ import { etcdRestoreParams, externalBackupTarget, OffsiteBackup, restoreClusterT
 import { S3Object } from "../core/backup-settings";
 import { ETCD_BACKUP_REMOVE, peerSnapshotParams, renderEtcdBackupInstall, renderEtcdRestore, renderRemoteCommand } from "../core/scripts";
 import { launchNodes, NodeLaunchArgs, PlannedInstance } from "./node";
+import { IssuedCertificate } from "../core/cert-renewal";
 import { ClusterPki, KeyPairPem } from "./pki";
 import { pkiFile, prepareNode, remoteStep, SshAccess, StepTarget } from "./remote-step";
 
@@ -39,6 +40,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
     readonly endpoints: pulumi.Output<string[]>;
     /** The API servers' client certificate (kubeadm's apiserver-etcd-client). */
     readonly apiServerClient: KeyPairPem;
+    /**
+     * The certificates (no keys) the members use: each one's server and peer certificate, and the
+     * members' healthcheck client, named as the control-plane nodes' expiry metric names them.
+     */
+    readonly certificates: pulumi.Output<IssuedCertificate[]>;
     readonly healthGate: command.remote.Command;
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -57,6 +63,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         const started: { target: StepTarget; step: command.remote.Command }[] = [];
         const restoreSteps: command.remote.Command[] = [];
+        const issued: pulumi.Output<IssuedCertificate>[] = [healthcheck.certPem.apply((certPem) => ({ name: "etcd-healthcheck-client", certPem }))];
         const members = this.members.map(({ plan, instance, address }, i) => {
             const { prepared, target } = prepareNode(`${plan.name}-prepared`, { instance, host: address, ssh: args.ssh }, { parent: this });
             const identity = identities[i];
@@ -69,6 +76,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 `${plan.name}-peer`,
                 "etcd",
                 identity.apply((m) => etcdMemberCertSpec("peer", m)),
+            );
+            issued.push(
+                server.certPem.apply((certPem) => ({ name: `${plan.name}-server`, certPem })),
+                peer.certPem.apply((certPem) => ({ name: `${plan.name}-peer`, certPem })),
             );
             const bundle = pulumi
                 .all([
@@ -93,6 +104,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             );
             return { plan, target, identity, placed, prepared };
         });
+        this.certificates = pulumi.all(issued);
         const restore = args.restoreFrom;
         if (restore) {
             members.forEach(({ plan, target, identity, placed }) => {

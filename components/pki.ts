@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { ADMIN_CERT_SPEC, CA_SPECS, CaName, CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs } from "../core/pki";
+import { ADMIN_CERT_SPEC, CA_SPECS, CaName, CertSpec, certRequestInputs, KEY_ALGORITHM, signingInputs, withRenewalWindow } from "../core/pki";
 
 /** A key and its certificate, PEM-encoded; the key is a secret Output. */
 export interface KeyPairPem {
@@ -10,6 +10,14 @@ export interface KeyPairPem {
 
 function privateKey(name: string, parent: pulumi.Resource): tls.PrivateKey {
     return new tls.PrivateKey(name, { algorithm: KEY_ALGORITHM.algorithm, ecdsaCurve: KEY_ALGORITHM.ecdsaCurve }, { parent });
+}
+
+export interface ClusterPkiArgs {
+    /**
+     * Every leaf is re-issued by a `pulumi up` within this many days of its expiry
+     * (certificateRenewalDays): the window in which `pulumi up` renews kubeadm's certificates too.
+     */
+    renewWithinDays: number;
 }
 
 /**
@@ -23,9 +31,11 @@ export class ClusterPki extends pulumi.ComponentResource {
     /** kubeadm's sa.key / sa.pub: signs and verifies service-account tokens on every API server. */
     readonly serviceAccount: { keyPem: pulumi.Output<string>; publicKeyPem: pulumi.Output<string> };
     readonly admin: KeyPairPem;
+    private readonly renewWithinDays: number;
 
-    constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: ClusterPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm-ha:pki:ClusterPki", name, {}, opts);
+        this.renewWithinDays = args.renewWithinDays;
 
         const ca = (caName: CaName, resourceName: string): KeyPairPem => {
             const spec = CA_SPECS[caName];
@@ -59,14 +69,15 @@ export class ClusterPki extends pulumi.ComponentResource {
     }
 
     /**
-     * Issues a leaf certificate from one of the CAs. `spec` may hold Outputs (a node's address, the
-     * load balancer's name); the certificate is parented to this component so it lives with its CA.
+     * Issues a leaf certificate from one of the CAs, re-issued within the stack's renewal window. `spec`
+     * may hold Outputs (a node's address, the load balancer's name); the certificate is parented to
+     * this component so it lives with its CA.
      */
     issue(name: string, caName: CaName, spec: pulumi.Output<CertSpec>, parent: pulumi.Resource = this): KeyPairPem {
         const ca = this.cas[caName];
         const key = privateKey(name, parent);
         const requested = spec.apply(certRequestInputs);
-        const signing = spec.apply(signingInputs);
+        const signing = spec.apply((s) => signingInputs(withRenewalWindow(s, this.renewWithinDays)));
         const request = new tls.CertRequest(
             name,
             {

@@ -7,9 +7,11 @@
  * months. Pure rendering of the program, its settings and units; the shell functions are
  * scripts/remote/certificates.sh.
  */
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderEnvironmentFile } from "./backup";
+import { renderPkiBundle } from "./pki";
 import { renderRemoteCommand } from "./scripts";
 
 const SCRIPTS_DIR = join(__dirname, "..", "scripts");
@@ -112,25 +114,51 @@ export function renderCertRenewalTimer(nodeIndex: number, nodeCount: number): st
     ].join("\n");
 }
 
+/**
+ * A certificate the program issues for external etcd that lives off the control-plane nodes (a
+ * member's server or peer certificate, the members' healthcheck client): its name in the node's
+ * expiry metric, and the certificate alone, never its key.
+ */
+export interface IssuedCertificate {
+    /** Lowercase letters, digits and '-': "kubeadm-ha-etcd-0-server". */
+    name: string;
+    certPem: string;
+}
+
+/**
+ * Where the install step keeps the external etcd certificates the node does not use itself, for the
+ * expiry metric: kubeadm's renewal leaves every etcd certificate out when etcd is external
+ * (GetCertsWithoutEtcd), and the members' nodes run no node exporter.
+ */
+export const ETCD_CERTIFICATES_DIR = "/etc/kubeadm-ha/etcd-certificates";
+
 export interface CertRenewalInstall {
     /** This node's place among the control-plane nodes (0-based), which sets its timer's slot. */
     nodeIndex: number;
     nodeCount: number;
     /** Whether etcd runs as a static pod on the control-plane nodes (the gate then checks its members). */
     stacked: boolean;
+    /** External etcd: the members' certificates, copied to ETCD_CERTIFICATES_DIR for the expiry metric. */
+    etcdCertificates?: readonly IssuedCertificate[];
 }
 
 /**
  * The remote command of the cert-renewal-install step for one control-plane node: the program, its
- * settings and units, the timer enabled; it reads the expiry once and its last line is
+ * settings and units, the timer enabled, the external etcd members' certificates (public parts only)
+ * for the expiry metric; it reads the expiry once and its last line is
  * "certificates-expire-at: <ISO 8601 UTC>".
  */
 export function renderCertRenewalInstall(args: CertRenewalInstall): string {
+    const certificates = args.etcdCertificates ?? [];
+    for (const c of certificates) {
+        if (!/^[a-z0-9][a-z0-9-]*$/.test(c.name)) throw new Error(`certificate name ${JSON.stringify(c.name)} is not lowercase letters, digits and '-'`);
+    }
     return renderRemoteCommand("cert-renewal-install", {
         RENEWAL_PROGRAM: renderCertRenewalProgram(),
         RENEWAL_ENV: renderEnvironmentFile(certRenewalEnvironment(args.stacked)),
         RENEWAL_SERVICE: CERT_RENEWAL_SERVICE,
         RENEWAL_TIMER: renderCertRenewalTimer(args.nodeIndex, args.nodeCount),
+        ETCD_CERTIFICATES: renderPkiBundle(certificates.map((c) => ({ path: `${c.name}.crt`, mode: "0644" as const, content: c.certPem }))),
     });
 }
 
@@ -140,12 +168,36 @@ export function parseCertificateExpiry(output: string): string | undefined {
     return found.length > 0 ? found[found.length - 1][1] : undefined;
 }
 
-/** What the stack's last update reported of the nodes' certificates (the `certificates` output). */
+/** When a PEM certificate expires, ISO 8601 UTC to the second. */
+export function certificateExpiry(certPem: string): string {
+    return new Date(new X509Certificate(certPem).validTo).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** What the stack's last update reported of the cluster's certificates (the `certificates` output). */
 export interface CertificateReport {
-    /** The earliest expiry the control-plane nodes reported, ISO 8601 UTC. */
+    /**
+     * The earliest expiry, ISO 8601 UTC: of the certificates kubeadm issued on the control-plane
+     * nodes, as the member steps last read it, and of the certificates the program issued for
+     * external etcd (apiserver-etcd-client, the members' server, peer and healthcheck-client), which
+     * kubeadm does not renew.
+     */
     earliestExpiry?: string;
     /** The expiry a renewal was last asked for (the member steps' RENEWAL_REQUESTED_FOR). */
     renewalRequestedFor?: string;
+}
+
+/**
+ * The `certificates` output: the earliest of what the member steps printed (their expiry lines) and
+ * of the external etcd certificates the state holds. Those are read from the state, not from a
+ * step: a `pulumi up` that re-issues them places them in the same run, and a step's line would
+ * keep the old date until that step next ran.
+ */
+export function certificateReport(memberOutputs: readonly string[], etcdCertificates: readonly string[], renewalRequestedFor: string): CertificateReport {
+    const dates = [...memberOutputs.map(parseCertificateExpiry).filter((d): d is string => d !== undefined), ...etcdCertificates.map(certificateExpiry)];
+    return {
+        ...(dates.length > 0 ? { earliestExpiry: [...dates].sort()[0] } : {}),
+        ...(renewalRequestedFor ? { renewalRequestedFor } : {}),
+    };
 }
 
 /**

@@ -17,8 +17,13 @@ export const KUBEADM_ENCRYPTION_ALGORITHM = "ECDSA-P256";
 
 export const CA_VALIDITY_HOURS = 10 * 365 * 24;
 export const LEAF_VALIDITY_HOURS = 365 * 24;
-/** A `pulumi up` within 30 days of a leaf's expiry issues a new one. */
-export const LEAF_EARLY_RENEWAL_HOURS = 30 * 24;
+/**
+ * A `pulumi up` within this many hours of a leaf's expiry issues a new one: 60 days, the default of
+ * certificateRenewalDays. ClusterPki gives every leaf the stack's own window (`withRenewalWindow`), the
+ * one in which `pulumi up` also renews the certificates kubeadm issued on the nodes, so one window
+ * holds for every certificate the stack reports.
+ */
+export const LEAF_EARLY_RENEWAL_HOURS = 60 * 24;
 
 export interface CertSpec {
     commonName: string;
@@ -129,6 +134,19 @@ export const ETCD_HEALTHCHECK_CLIENT_SPEC: CertSpec = leafSpec({
     ipAddresses: [],
     allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
 });
+
+/**
+ * `spec` re-issued by any `pulumi up` within `days` of its expiry (certificateRenewalDays). @pulumi/tls
+ * decides at each update: within `earlyRenewalHours` of the end of its validity it replaces the
+ * certificate, and the steps that place it run again. A CA keeps no early renewal.
+ */
+export function withRenewalWindow(spec: CertSpec, days: number): CertSpec {
+    if (spec.isCa) return spec;
+    if (!Number.isInteger(days) || days < 1 || days * 24 >= spec.validityHours) {
+        throw new Error(`a renewal window of ${days} days does not fit a certificate valid for ${spec.validityHours / 24} days`);
+    }
+    return { ...spec, earlyRenewalHours: days * 24 };
+}
 
 function unique(values: string[]): string[] {
     return [...new Set(values)];

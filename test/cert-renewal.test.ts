@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { METRICS_DIR, renderEnvironmentFile } from "../core/backup";
 import {
     renewalRequest,
+    certificateExpiry,
+    certificateReport,
     CERT_EXPIRY_ALERT_DAYS,
     CERT_RENEWAL_BACKSTOP_DAYS,
     CERT_RENEWAL_PROGRAM_PATH,
@@ -22,7 +24,9 @@ import {
     renderCertRenewalProgram,
     renderCertRenewalTimer,
 } from "../core/cert-renewal";
+import { APISERVER_ETCD_CLIENT_SPEC, CA_SPECS, ETCD_HEALTHCHECK_CLIENT_SPEC, etcdMemberCertSpec } from "../core/pki";
 import { renderStepScript } from "../core/scripts";
+import { issueFromSpec, IssuedPem } from "../tools/offline/tls";
 import { requireTool, shellcheck, tempDir, writeTemp } from "./tools";
 
 const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
@@ -208,6 +212,7 @@ beforeAll(() => {
         ["python3", "python3"],
         ["flock", "util-linux"],
         ["promtool", "prometheus"],
+        ["openssl", "openssl"],
     ]) {
         requireTool(tool, pkg);
     }
@@ -278,7 +283,7 @@ describe("the renewal program against stand-ins", () => {
         expect(parseCertificateExpiry(result.stdout)).toBe(expiryOf(h));
         expect(result.stdout.trimEnd().split("\n").pop()).toBe(`certificates-expire-at: ${expiryOf(h)}`);
         const metric = readFileSync(join(h.root, PROM_FILE), "utf8");
-        expect(metric).toContain(`\nkubeadm_ha_certificate_expiry_timestamp_seconds ${Date.parse(expiryOf(h)) / 1000}\n`);
+        expect(metric).toContain(`\nkubeadm_ha_certificate_expiry_timestamp_seconds{certificate="kubeadm"} ${Date.parse(expiryOf(h)) / 1000}\n`);
     });
 
     it("when due: checks, gates, renews, restarts each static pod alone, gates again and reports the new expiry", () => {
@@ -330,7 +335,7 @@ describe("the renewal program against stand-ins", () => {
         const metric = readFileSync(join(dir, "kubeadm_ha_certificates.prom"), "utf8");
         const lint = spawnSync("promtool", ["check", "metrics"], { input: metric, encoding: "utf8" });
         expect([lint.status, lint.stdout + lint.stderr]).toEqual([0, ""]);
-        expect(metric).toContain(`\nkubeadm_ha_certificate_expiry_timestamp_seconds ${Date.parse(after) / 1000}\n`);
+        expect(metric).toContain(`\nkubeadm_ha_certificate_expiry_timestamp_seconds{certificate="kubeadm"} ${Date.parse(after) / 1000}\n`);
     });
 
     it("with external etcd: restarts the three components the node runs, and checks no etcd member", () => {
@@ -394,6 +399,97 @@ describe("the renewal program against stand-ins", () => {
     });
 });
 
+/** A real certificate from a real etcd CA, valid for `days` from now, as the program issues it. */
+const etcdCa = issueFromSpec(CA_SPECS.etcd);
+async function etcdCert(spec: typeof APISERVER_ETCD_CLIENT_SPEC, days: number): Promise<IssuedPem> {
+    return issueFromSpec({ ...spec, validityHours: days * 24 }, await etcdCa);
+}
+const seriesOf = (metric: string) =>
+    Object.fromEntries(
+        [...metric.matchAll(/^kubeadm_ha_certificate_expiry_timestamp_seconds\{certificate="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]),
+    );
+const inDays = (days: number) => Math.floor(Date.now() / 1000) + days * DAY;
+
+describe("external etcd's certificates, which kubeadm neither lists nor renews", () => {
+    const member = { hostname: "ip-10-0-0-110.ec2.internal", ip: "10.0.0.110" };
+
+    it("are each a series of the node's expiry metric, beside kubeadm's earliest, and never make the timer renew", async () => {
+        // kubeadm's are 200 days out; the program's client certificate at etcd 12, a member's peer 5.
+        const h = host("external-certs", 200, false);
+        writeFileSync(join(h.root, "etc/kubernetes/pki/apiserver-etcd-client.crt"), (await etcdCert(APISERVER_ETCD_CLIENT_SPEC, 12)).certPem);
+        const dir = join(h.root, "etc/kubeadm-ha/etcd-certificates");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "kubeadm-ha-etcd-0-peer.crt"), (await etcdCert(etcdMemberCertSpec("peer", member), 5)).certPem);
+        writeFileSync(join(dir, "etcd-healthcheck-client.crt"), (await etcdCert(ETCD_HEALTHCHECK_CLIENT_SPEC, 300)).certPem);
+        const result = renew(h);
+        expect([result.status, result.stderr]).toEqual([0, ""]);
+        // The timer renews only what kubeadm can: nothing here.
+        expect(calls(h).map((c) => c.call)).not.toContain("kubeadm certs renew all");
+        // The expiry line stays kubeadm's, what a renewal on the node changes; the others are logged.
+        expect(parseCertificateExpiry(result.stdout)).toBe(expiryOf(h));
+        expect(result.stdout).toMatch(/kubeadm-ha-etcd-0-peer \(issued by pulumi up for external etcd, renewed only by pulumi up\) expires at \d{4}-/);
+        const metric = readFileSync(join(h.root, PROM_FILE), "utf8");
+        const lint = spawnSync("promtool", ["check", "metrics"], { input: metric, encoding: "utf8" });
+        expect([lint.status, lint.stdout + lint.stderr]).toEqual([0, ""]);
+        const series = seriesOf(metric);
+        expect(Object.keys(series).sort()).toEqual(["apiserver-etcd-client", "etcd-healthcheck-client", "kubeadm", "kubeadm-ha-etcd-0-peer"]);
+        expect(series.kubeadm).toBe(Date.parse(expiryOf(h)) / 1000);
+        // Certificates are issued to the second: within a minute of the days they were issued for.
+        for (const [name, days] of [
+            ["apiserver-etcd-client", 12],
+            ["kubeadm-ha-etcd-0-peer", 5],
+            ["etcd-healthcheck-client", 300],
+        ] as const) {
+            expect([name, Math.abs(series[name] - inDays(days)) < 60]).toEqual([name, true]);
+        }
+    });
+
+    it("are not reported with stacked etcd, where kubeadm issues and renews apiserver-etcd-client itself", async () => {
+        const h = host("stacked-certs", 200, true);
+        writeFileSync(join(h.root, "etc/kubernetes/pki/apiserver-etcd-client.crt"), (await etcdCert(APISERVER_ETCD_CLIENT_SPEC, 12)).certPem);
+        const result = renew(h, "check");
+        expect([result.status, result.stderr]).toEqual([0, ""]);
+        expect(Object.keys(seriesOf(readFileSync(join(h.root, PROM_FILE), "utf8")))).toEqual(["kubeadm"]);
+    });
+
+    it("fail the check loudly when one cannot be read, instead of leaving it out", () => {
+        const h = host("unreadable-cert", 200, false);
+        writeFileSync(join(h.root, "etc/kubernetes/pki/apiserver-etcd-client.crt"), "not a certificate\n");
+        const result = renew(h, "check");
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(/openssl cannot read the certificate .*apiserver-etcd-client\.crt/);
+    });
+
+    it("reach every control-plane node through its install step, which replaces what an earlier run left", async () => {
+        const h = host("install-certs", 200, false);
+        const dir = join(h.root, "etc/kubeadm-ha/etcd-certificates");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "kubeadm-ha-etcd-2-server.crt"), (await etcdCert(etcdMemberCertSpec("server", member), 3)).certPem);
+        const server = await etcdCert(etcdMemberCertSpec("server", member), 40);
+        const command = renderCertRenewalInstall({
+            nodeIndex: 0,
+            nodeCount: 3,
+            stacked: false,
+            etcdCertificates: [{ name: "kubeadm-ha-etcd-0-server", certPem: server.certPem }],
+        });
+        expect(command).not.toContain(server.keyPem.trim().split("\n")[1]);
+        expect(shellcheck(`#!/bin/bash\n${command}`)).toBe("");
+        const script = /<<'KUBEADM_HA_STEP_EOF'\n([\s\S]*)KUBEADM_HA_STEP_EOF\nsudo bash "\$step_script"\n$/.exec(command)![1];
+        const result = spawnSync("bash", [writeTemp(h.dir, "install.sh", script)], { env: h.env, encoding: "utf8" });
+        expect([result.status, result.stderr]).toEqual([0, ""]);
+        // A replaced member's old certificate is gone; the one planned now is there, byte for byte.
+        expect(readdirSync(dir)).toEqual(["kubeadm-ha-etcd-0-server.crt"]);
+        expect(readFileSync(join(dir, "kubeadm-ha-etcd-0-server.crt"), "utf8")).toBe(server.certPem);
+        expect(statSync(join(dir, "kubeadm-ha-etcd-0-server.crt")).mode & 0o777).toBe(0o644);
+        const series = seriesOf(readFileSync(join(h.root, PROM_FILE), "utf8"));
+        expect(Object.keys(series).sort()).toEqual(["kubeadm", "kubeadm-ha-etcd-0-server"]);
+        expect(Math.abs(series["kubeadm-ha-etcd-0-server"] - inDays(40)) < 60).toBe(true);
+        expect(() => renderCertRenewalInstall({ nodeIndex: 0, nodeCount: 3, stacked: false, etcdCertificates: [{ name: "../x", certPem: "" }] })).toThrow(
+            /not lowercase letters/,
+        );
+    });
+});
+
 describe("the install step against stand-ins", () => {
     it("writes the program, settings and units under the host root, enables the timer, and reports the expiry", () => {
         const h = host("install", 200);
@@ -415,6 +511,22 @@ describe("the install step against stand-ins", () => {
             "kubeadm certs check-expiration -o json",
         ]);
         expect(parseCertificateExpiry(result.stdout)).toBe(expiryOf(h));
+    });
+});
+
+describe("the certificates output", () => {
+    it("is the earliest of what the member steps read and of the external etcd certificates in the state", async () => {
+        const kubeadm = new Date(Date.now() + 200 * DAY * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+        const steps = [`[kubeadm-ha] member\ncertificates-expire-at: ${kubeadm}\n`, ""];
+        const peer = await etcdCert(etcdMemberCertSpec("peer", { hostname: "ip-10-0-0-110.ec2.internal", ip: "10.0.0.110" }), 20);
+        const client = await etcdCert(APISERVER_ETCD_CLIENT_SPEC, 100);
+        const report = certificateReport(steps, [client.certPem, peer.certPem], "");
+        // The peer certificate, 20 days out, before kubeadm's 200: it is what expires first.
+        expect(report.earliestExpiry).toBe(certificateExpiry(peer.certPem));
+        expect(Math.abs(Date.parse(report.earliestExpiry!) / 1000 - inDays(20)) < 60).toBe(true);
+        expect(report).not.toHaveProperty("renewalRequestedFor");
+        expect(certificateReport(steps, [], "2027-01-01T00:00:00Z")).toEqual({ earliestExpiry: kubeadm, renewalRequestedFor: "2027-01-01T00:00:00Z" });
+        expect(certificateReport([""], [], "")).toEqual({});
     });
 });
 

@@ -156,8 +156,11 @@ describe("the lifecycle simulation, external etcd", () => {
         expect(starts.map((e) => [e.step, e.error])).toEqual([[`${ETCD(index)}-start`, undefined]]);
         expect(result.steps.every((s) => s.dialSeconds === 0)).toBe(true);
         // The control plane only follows: each member step, one node at a time, re-renders its API
-        // server with the new member list (no join, no reset, no init).
-        expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual([0, 1, 2].map((i) => `update ${CP(i)}-member`));
+        // server with the new member list (no join, no reset, no init), and each node's cert-renewal
+        // step takes the new member's certificates into its expiry metric.
+        expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual(
+            [0, 1, 2].flatMap((i) => [`update ${CP(i)}-member`, `update ${CP(i)}-cert-renewal`]),
+        );
         const rendered = sim
             .world()
             .events.slice(before)

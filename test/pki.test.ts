@@ -4,6 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { caCertHash } from "../core/discovery";
+import { ADMIN_CERT_SPEC, CA_SPECS, withRenewalWindow } from "../core/pki";
 import { ProgramRun, runProgram } from "./harness";
 import { openssl, requireTool, tempDir, writeTemp } from "./tools";
 
@@ -93,12 +94,12 @@ describe.each([0, 1, 2])("the API server certificate of node %i", (node) => {
         );
     });
 
-    it("is a one-year server certificate renewed 30 days early", () => {
+    it("is a one-year server certificate re-issued within certificateRenewalDays (60) of expiry, kubeadm's window under pulumi up", () => {
         const pem = certOf(`kubeadm-ha-cp-${node}-apiserver`);
         expect(extension(pem, "basicConstraints")).toBe("CA:FALSE");
         expect(extension(pem, "extendedKeyUsage")).toBe("TLS Web Server Authentication");
         const inputs = run.ofType("tls:index/locallySignedCert:LocallySignedCert").find((r) => r.name === `kubeadm-ha-cp-${node}-apiserver`)!.inputs;
-        expect([inputs.validityPeriodHours, inputs.earlyRenewalHours]).toEqual([8760, 720]);
+        expect([inputs.validityPeriodHours, inputs.earlyRenewalHours]).toEqual([8760, 60 * 24]);
     });
 
     it("reaches the node with its key, the shared CAs and the service-account pair", () => {
@@ -139,5 +140,31 @@ describe("the stack kubeconfig", () => {
         expect(openssl(["x509", "-noout", "-subject"], client).trim()).toBe("subject=O = kubeadm:cluster-admins, CN = kubeadm-ha-admin");
         expect(extension(client, "extendedKeyUsage")).toBe("TLS Web Client Authentication");
         expect(openssl(["pkey", "-pubout"], key)).toBe(openssl(["x509", "-noout", "-pubkey"], client));
+    });
+});
+
+describe("the renewal window of the certificates the program issues", () => {
+    it("is certificateRenewalDays for every leaf, external etcd's included, so pulumi up re-issues them where it renews kubeadm's", async () => {
+        const external = await runProgram({ etcdTopology: "external", certificateRenewalDays: "90" });
+        const leaves = external.ofType("tls:index/locallySignedCert:LocallySignedCert");
+        const names = leaves.map((l) => l.name);
+        expect(names).toEqual(
+            expect.arrayContaining([
+                "kubeadm-ha-apiserver-etcd-client",
+                "kubeadm-ha-etcd-healthcheck-client",
+                ...[0, 1, 2].flatMap((i) => [`kubeadm-ha-etcd-${i}-server`, `kubeadm-ha-etcd-${i}-peer`]),
+                "kubeadm-ha-admin",
+            ]),
+        );
+        for (const leaf of leaves) expect([leaf.name, leaf.inputs.earlyRenewalHours]).toEqual([leaf.name, 90 * 24]);
+        // The CAs are never re-issued early.
+        for (const ca of external.ofType("tls:index/selfSignedCert:SelfSignedCert"))
+            expect([ca.name, ca.inputs.earlyRenewalHours]).toEqual([ca.name, undefined]);
+    });
+
+    it("refuses a window that does not fit the certificate's validity", () => {
+        expect(withRenewalWindow(ADMIN_CERT_SPEC, 31).earlyRenewalHours).toBe(744);
+        expect(withRenewalWindow(CA_SPECS.etcd, 60)).toBe(CA_SPECS.etcd);
+        expect(() => withRenewalWindow(ADMIN_CERT_SPEC, 365)).toThrow(/does not fit a certificate valid for 365 days/);
     });
 });

@@ -133,7 +133,7 @@ export async function render(stack: string, outDir: string, run?: ProgramRun): P
         ...nodeLines,
         "",
         "certificates:",
-        `- issued by the program: earliest ${programIssued ? `${programIssued.expires.toISOString()} (${programIssued.name})` : "none placed"}; re-issued by any pulumi up in the last 30 days`,
+        `- issued by the program: earliest ${programIssued ? `${programIssued.expires.toISOString()} (${programIssued.name})` : "none placed"}; re-issued by any pulumi up within certificateRenewalDays of its expiry`,
         `- issued by kubeadm on the nodes: ${result.outputs.certificates?.earliestExpiry ?? "a year from each node's init or join"}; the stack output certificates.earliestExpiry has it once deployed, renewed by pulumi up within certificateRenewalDays and by each node's timer within 30 days`,
         "",
         `bootstrap order (stage, step): ${criticalPath(result)} stages on the critical path`,

@@ -19,6 +19,9 @@ STATIC_POD_STOP_SECONDS=180
 STATIC_POD_START_SECONDS=300
 # The node exporter's textfile collector directory (the same as the etcd backups' metrics).
 CERT_METRICS_DIR=$ROOT/var/lib/node_exporter/textfile_collector
+# External etcd: the members' certificates (no keys), which the cert-renewal-install step keeps here
+# for the expiry metric (core/cert-renewal.ts ETCD_CERTIFICATES_DIR).
+ETCD_CERTIFICATES_DIR=$ROOT/etc/kubeadm-ha/etcd-certificates
 
 # Prints the earliest expiry (ISO 8601, UTC) of the certificates kubeadm manages on this node, from
 # `kubeadm certs check-expiration -o json` (output.kubeadm.k8s.io CertificateExpirationInfo): the
@@ -59,6 +62,22 @@ PY
     fail "could not read the certificates' expiry from kubeadm certs check-expiration"
   fi
   rm -f "$out"
+}
+
+# Prints "<name> <ISO 8601 UTC expiry>" for each certificate the program issued for external etcd
+# that kubeadm neither lists nor renews: kubeadm's renewal and check-expiration leave out every etcd
+# certificate, apiserver-etcd-client included, when etcd is external (GetCertsWithoutEtcd). This
+# node's own client certificate at the members, then the members' certificates the install step
+# copied here. Only `pulumi up` renews them (the etcd CA key is in the stack's state alone). Nothing
+# with stacked etcd, where kubeadm issues and renews them all. Fails on a file openssl cannot read.
+external_etcd_certificate_expiries() {
+  local file end
+  [ "${STACKED:-}" = false ] || return 0
+  for file in "$PKI_DIR/apiserver-etcd-client.crt" "$ETCD_CERTIFICATES_DIR"/*.crt; do
+    [ -f "$file" ] || continue
+    end=$(openssl x509 -noout -enddate -in "$file" 2>/dev/null) || fail "openssl cannot read the certificate $file"
+    printf '%s %s\n' "$(basename "$file" .crt)" "$(date -u -d "${end#notAfter=}" +%Y-%m-%dT%H:%M:%SZ)"
+  done
 }
 
 # True when the date $1 (ISO 8601) is within $2 days of now.
@@ -156,27 +175,40 @@ renew_certificates() {
   exec 8>&-
 }
 
-# Writes the earliest expiry for the node exporter's textfile collector, atomically (a scrape never
-# reads half a file); the collector runs as nobody, so the file is 0644.
+# Writes the expiry metric for the node exporter's textfile collector, atomically (a scrape never
+# reads half a file); the collector runs as nobody, so the file is 0644. One series per certificate:
+# certificate="kubeadm", the earliest kubeadm issued on this node ($1), then one for each line
+# "<name> <date>" of $2 (external_etcd_certificate_expiries).
 write_certificate_expiry_metric() {
-  local tmp
+  local tmp name date
   make_dir 0755 "$CERT_METRICS_DIR"
   tmp=$(mktemp "$CERT_METRICS_DIR/.kubeadm_ha_certificates.XXXXXX")
   {
-    echo "# HELP kubeadm_ha_certificate_expiry_timestamp_seconds When the earliest certificate kubeadm issued on this node expires."
+    echo "# HELP kubeadm_ha_certificate_expiry_timestamp_seconds When a certificate this node uses or reports expires: certificate=\"kubeadm\" is the earliest kubeadm issued here; the others the program issued for external etcd."
     echo "# TYPE kubeadm_ha_certificate_expiry_timestamp_seconds gauge"
-    echo "kubeadm_ha_certificate_expiry_timestamp_seconds $(date -u -d "$1" +%s)"
+    echo "kubeadm_ha_certificate_expiry_timestamp_seconds{certificate=\"kubeadm\"} $(date -u -d "$1" +%s)"
+    while read -r name date; do
+      [ -n "$name" ] || continue
+      echo "kubeadm_ha_certificate_expiry_timestamp_seconds{certificate=\"$name\"} $(date -u -d "$date" +%s)"
+    done <<<"${2:-}"
   } >"$tmp"
   chmod 0644 "$tmp"
   mv "$tmp" "$CERT_METRICS_DIR/kubeadm_ha_certificates.prom"
 }
 
-# Reads the earliest expiry once more, exports it as a metric and prints it as the last line,
+# Reads the expiries once more and exports them as the metric; prints each external etcd
+# certificate's, then, as the last line, the earliest kubeadm issued here,
 # "certificates-expire-at: <ISO 8601 UTC>", for the caller (a step's output, the timer's journal).
+# That line stays kubeadm's alone: it is what a renewal here can change (the stack reports the
+# external etcd certificates from its state).
 report_certificate_expiry() {
-  local expiry
+  local expiry external name date
   expiry=$(earliest_certificate_expiry) || exit 1
-  write_certificate_expiry_metric "$expiry"
+  external=$(external_etcd_certificate_expiries) || exit 1
+  write_certificate_expiry_metric "$expiry" "$external"
+  while read -r name date; do
+    [ -z "$name" ] || log "$name (issued by pulumi up for external etcd, renewed only by pulumi up) expires at $date"
+  done <<<"$external"
   printf 'certificates-expire-at: %s\n' "$expiry"
 }
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type * as pulumiType from "@pulumi/pulumi";
-import { certRequestOutputs, locallySignedCertOutputs, privateKeyOutputs, selfSignedCertOutputs } from "./tls";
+import { certRequestOutputs, locallySignedCertOutputs, privateKeyOutputs, readyForRenewal, selfSignedCertOutputs } from "./tls";
 
 export interface RecordedResource {
     type: string;
@@ -109,6 +109,9 @@ const INSTANCE_TYPES: Record<string, { supportedArchitectures: string[]; default
     "m7g.large": { supportedArchitectures: ["arm64"], defaultVcpus: 2, memorySize: 8192 },
     "t4g.small": { supportedArchitectures: ["arm64"], defaultVcpus: 2, memorySize: 2048 },
 };
+
+/** The @pulumi/tls certificates, which a `pulumi up` within their early renewal period replaces. */
+const CERTIFICATE_TYPES = new Set(["tls:index/locallySignedCert:LocallySignedCert", "tls:index/selfSignedCert:SelfSignedCert"]);
 
 /** Computed outputs remembered per resource, like a stack's state between two `pulumi up`s. */
 const state = new Map<string, Record<string, any>>();
@@ -407,7 +410,10 @@ export async function runProgram(config: Record<string, unknown>, options: RunOp
                         const key = `${args.type}::${args.name}::g${generation}::${stableHash(JSON.stringify(inputs))}`;
                         let computed: Record<string, any> = {};
                         if (!preview) {
-                            if (!state.has(key)) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets, generation));
+                            // A certificate within its early renewal period is replaced, as @pulumi/tls plans it.
+                            const renew =
+                                CERTIFICATE_TYPES.has(args.type) && state.has(key) && readyForRenewal(state.get(key)!.certPem, inputs.earlyRenewalHours);
+                            if (!state.has(key) || renew) state.set(key, await computeOutputs(args.type, args.name, inputs, subnets, generation));
                             computed = state.get(key)!;
                             // EC2 numbers a template's versions; an instance reports the image it was launched with.
                             if (latestVersion !== undefined) computed = { ...computed, latestVersion, defaultVersion: latestVersion };

@@ -95,9 +95,30 @@ async function usageExtensions(allowedUses: string[], isCa: boolean, publicKey: 
     ];
 }
 
+/** How many days before now the stand-in issues certificates: 0, unless a test ages what it issues. */
+let issuedDaysAgo = 0;
+
+/**
+ * Certificates issued from now on start `days` in the past, as if the stack had issued them that long
+ * ago: a test can deploy with certificates that are months old, then let time catch up (0).
+ */
+export function issueCertificatesAsOf(days: number): void {
+    issuedDaysAgo = days;
+}
+
 function validity(hours: number): { notBefore: Date; notAfter: Date } {
-    const notBefore = new Date();
+    const notBefore = new Date(Date.now() - issuedDaysAgo * 86_400_000);
     return { notBefore, notAfter: new Date(notBefore.getTime() + hours * 3600 * 1000) };
+}
+
+/**
+ * The provider's `readyForRenewal`: a certificate whose end of validity, less `earlyRenewalHours`, has
+ * come. @pulumi/tls then replaces it at the next update (its plan marks the certificate for
+ * replacement), and every input made from it changes.
+ */
+export function readyForRenewal(certPem: string, earlyRenewalHours = 0, now = Date.now()): boolean {
+    const notAfter = new x509.X509Certificate(certPem).notAfter.getTime();
+    return notAfter - earlyRenewalHours * 3600 * 1000 <= now;
 }
 
 function serial(): string {
