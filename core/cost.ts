@@ -3,8 +3,17 @@
  * Pure: the program exports it as a stack output (so `pulumi preview` shows it) and the offline
  * render prints it, both from the validated configuration and the number of zones the plan uses.
  */
+import { NONCURRENT_SNAPSHOT_DAYS } from "./backup-iam";
 import { ClusterConfig, isBurstable } from "./config";
 import { PRICES, RegionPrices } from "./prices";
+
+/**
+ * The size the estimate assumes for one etcd snapshot, in MiB: a snapshot is a copy of the member's
+ * database file, and a small cluster's is tens of MiB (etcd's quota, and so the most it can be, is
+ * 2 GiB by default; the README's benchmark shows 1.3 MiB per 1,000 keys of 1 KiB). Yours is the
+ * `dbSize` of `etcdctl endpoint status -w json`; the storage item grows with it in proportion.
+ */
+export const ASSUMED_SNAPSHOT_MIB = 100;
 
 export interface CostItem {
     /** What is billed, with its quantity: "3 × t3.medium control-plane instances". */
@@ -38,6 +47,9 @@ function cents(usd: number): number {
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const count = (n: number) => n.toLocaleString("en-US");
+/** A quantity of GB with at most two decimals, without binary noise: 196.875 → "196.88". */
+const gb = (n: number) => String(Number(n.toFixed(2)));
 
 /**
  * The monthly estimate for a configuration in `region`, whose load balancer spans `zoneCount` zones
@@ -87,11 +99,49 @@ export function estimateCost(config: ClusterConfig, region: string | undefined, 
         basis: `${addresses} × $${p.publicIpv4Hourly}/h`,
     }));
 
+    // etcd snapshots in S3: one upload every interval by the leader; the cluster's own bucket keeps each
+    // for etcdBackupS3RetentionDays, then as a noncurrent version (the bucket is versioned) for 7 more.
+    // An existing bucket keeps them as its own lifecycle rules say. The KMS key exists whenever it is
+    // asked for, backups on or off.
+    if (config.etcdBackupRetention > 0) {
+        const uploads = Math.round((hours * 3600) / config.etcdBackupInterval.seconds);
+        const snapshotGb = ASSUMED_SNAPSHOT_MIB / 1024;
+        if (config.etcdBackupBucket === undefined) {
+            const days = config.etcdBackupS3RetentionDays + NONCURRENT_SNAPSHOT_DAYS;
+            const kept = Math.round((days * 86_400) / config.etcdBackupInterval.seconds);
+            add(
+                `etcd snapshots in S3 Standard: ${count(kept)} kept (one every ${config.etcdBackupInterval.text} for ${config.etcdBackupS3RetentionDays} + ${NONCURRENT_SNAPSHOT_DAYS} days) × ${ASSUMED_SNAPSHOT_MIB} MiB assumed each`,
+                (p) => ({ usdPerMonth: kept * snapshotGb * p.s3StandardGbMonth, basis: `${gb(kept * snapshotGb)} GB × $${p.s3StandardGbMonth}/GB-month` }),
+            );
+        } else {
+            unpriced.push({
+                item: `etcd snapshots in etcdBackupBucket ${config.etcdBackupBucket}`,
+                reason: `that bucket's own lifecycle rules decide how long they stay; ${count(uploads)} uploads a month add ${gb(uploads * snapshotGb)} GB at ${ASSUMED_SNAPSHOT_MIB} MiB each`,
+            });
+        }
+        add(`${count(uploads)} snapshot uploads a month (S3 PUT requests)`, (p) => ({
+            usdPerMonth: (uploads * p.s3PutPer1000) / 1000,
+            basis: `${count(uploads)} × $${p.s3PutPer1000}/1,000`,
+        }));
+        if (config.etcdBackupKmsKey.kind !== "sse-s3") {
+            add(`${count(uploads)} KMS requests a month (a data key for each upload under SSE-KMS)`, (p) => ({
+                usdPerMonth: (uploads * p.kmsRequestsPer10000) / 10_000,
+                basis: `${count(uploads)} × $${p.kmsRequestsPer10000}/10,000`,
+            }));
+        }
+    }
+    if (config.etcdBackupKmsKey.kind === "kms-create") {
+        add("1 KMS key for the etcd snapshots (etcdBackupKmsKey: create)", (p) => ({
+            usdPerMonth: p.kmsKeyMonthly,
+            basis: `$${p.kmsKeyMonthly}/month in its first year; its yearly rotation adds $${p.kmsKeyMonthly}/month after the first and the second`,
+        }));
+    }
+
     const burstable = [config.instanceType, ...(etcdNodes > 0 ? [config.etcdInstanceType] : [])].some(isBurstable);
     const excluded = [
         "data transfer: to the internet, and between zones (etcd and API traffic crosses them)",
         "load balancer capacity units beyond one per hour",
-        "S3 storage, requests and KMS keys for etcd backups kept off the nodes; EBS snapshots",
+        "etcd snapshots in S3 beyond the assumed size, the snapshots taken before upgrades and membership changes, downloads for a restore; EBS snapshots",
         "CloudWatch metrics, logs and alarms",
         ...(burstable && config.cpuCredits === "unlimited"
             ? ["CPU credit surplus of burstable nodes under cpuCredits: unlimited (about $0.05 per vCPU-hour above the baseline)"]

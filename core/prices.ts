@@ -24,7 +24,25 @@ export interface RegionPrices {
     nlcuHourly: number;
     /** Public IPv4 address (an instance's, an Elastic IP, a load balancer node's), per hour. */
     publicIpv4Hourly: number;
+    /**
+     * S3 Standard storage, per GB-month (the first 50 TB a month; S3 counts a GB as 2^30 bytes). Read
+     * 2026-12-03 from https://aws.amazon.com/s3/pricing/ (Storage pricing).
+     */
+    s3StandardGbMonth: number;
+    /** S3 Standard PUT, COPY, POST and LIST requests, per 1,000. Read 2026-12-03, same page (Requests & data retrievals). */
+    s3PutPer1000: number;
+    /**
+     * A customer managed KMS key, per month (prorated hourly). Each automatic rotation adds $1/month
+     * for the first and the second rotation; later rotations are not charged. Read 2026-12-03 from
+     * https://aws.amazon.com/kms/pricing/ (Key storage).
+     */
+    kmsKeyMonthly: number;
+    /** KMS requests (GenerateDataKey, Decrypt, ...), per 10,000. Read 2026-12-03, same page (Key usage). */
+    kmsRequestsPer10000: number;
 }
+
+/** S3 and KMS prices, the same in the three regions of the table. */
+const S3_KMS = { s3StandardGbMonth: 0.023, s3PutPer1000: 0.005, kmsKeyMonthly: 1, kmsRequestsPer10000: 0.03 };
 
 /** Same on-demand prices in us-east-1 and us-west-2 for every type listed. */
 const US_INSTANCES = {
@@ -52,10 +70,12 @@ export const PRICES = {
         "https://aws.amazon.com/ebs/pricing/",
         "https://aws.amazon.com/elasticloadbalancing/pricing/",
         "https://aws.amazon.com/vpc/pricing/",
+        "https://aws.amazon.com/s3/pricing/",
+        "https://aws.amazon.com/kms/pricing/",
     ],
     regions: {
-        "us-east-1": { instanceHourly: US_INSTANCES, gp3GbMonth: 0.08, nlbHourly: 0.0225, nlcuHourly: 0.006, publicIpv4Hourly: 0.005 },
-        "us-west-2": { instanceHourly: US_INSTANCES, gp3GbMonth: 0.08, nlbHourly: 0.0225, nlcuHourly: 0.006, publicIpv4Hourly: 0.005 },
+        "us-east-1": { instanceHourly: US_INSTANCES, gp3GbMonth: 0.08, nlbHourly: 0.0225, nlcuHourly: 0.006, publicIpv4Hourly: 0.005, ...S3_KMS },
+        "us-west-2": { instanceHourly: US_INSTANCES, gp3GbMonth: 0.08, nlbHourly: 0.0225, nlcuHourly: 0.006, publicIpv4Hourly: 0.005, ...S3_KMS },
         "eu-west-1": {
             instanceHourly: {
                 "t3.small": 0.0228,
@@ -75,6 +95,7 @@ export const PRICES = {
             nlbHourly: 0.0252,
             nlcuHourly: 0.006,
             publicIpv4Hourly: 0.005,
+            ...S3_KMS,
         },
     } as Readonly<Record<string, RegionPrices>>,
 } as const;
