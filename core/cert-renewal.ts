@@ -51,6 +51,7 @@ export function renderCertRenewalProgram(): string {
         `# kubeadm-ha certificate renewal (${CERT_RENEWAL_PROGRAM_PATH}); see the program's own notes below.\n` +
         "set -euo pipefail\n" +
         script("remote/common.sh") +
+        script("node-functions.sh").replace(/^#!.*\n/, "") +
         script("remote/members.sh") +
         script("remote/certificates.sh") +
         script("renew-certificates.sh").replace(/^#!.*\n/, "")

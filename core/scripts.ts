@@ -76,7 +76,13 @@ function userData(what: string, params: Record<string, string>, ...scripts: stri
 
 /** Control-plane node preparation, with the Kubernetes version as its only parameters. */
 export function renderUserData(version: KubernetesVersion): string {
-    return userData("node", { KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" }, "containerd-pause.sh", "prepare-node.sh");
+    return userData(
+        "node",
+        { KUBERNETES_MINOR: version.minor, KUBERNETES_PATCH: version.patch ?? "" },
+        "node-functions.sh",
+        "containerd-pause.sh",
+        "prepare-node.sh",
+    );
 }
 
 /** External etcd member preparation: the pinned, checksum-verified etcd release. */
@@ -84,6 +90,7 @@ export function renderEtcdUserData(): string {
     return userData(
         "etcd member",
         { ETCD_VERSION: ETCD_RELEASE.version, ETCD_SHA256_AMD64: ETCD_RELEASE.sha256.amd64, ETCD_SHA256_ARM64: ETCD_RELEASE.sha256.arm64 },
+        "node-functions.sh",
         "prepare-etcd-node.sh",
     );
 }
@@ -96,6 +103,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
         "set -euo pipefail\n" +
         assignments(params) +
         read("remote/common.sh") +
+        body(read("node-functions.sh")) +
         (USES_MEMBERSHIP_RULES.has(step) ? read("remote/members.sh") : "") +
         (USES_CERTIFICATE_FUNCTIONS.has(step) ? read("remote/certificates.sh") : "") +
         // The member step converges a member to the cluster's release and configuration.
@@ -107,7 +115,7 @@ export function renderStepScript(step: RemoteStep, params: Record<string, string
 
 /** The etcd backup program installed on the nodes (scripts/etcd-backup.sh). */
 export function renderEtcdBackupProgram(): string {
-    return read("etcd-backup.sh");
+    return `#!/usr/bin/env bash\n${body(read("node-functions.sh"))}${body(read("etcd-backup.sh"))}`;
 }
 
 /**

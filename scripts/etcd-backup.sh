@@ -41,18 +41,6 @@ fail() {
   exit 1
 }
 
-# Makes each directory DIR... that is missing with mode MODE and leaves one that exists as it is: the
-# node exporter's directory and a data directory's parent (/var/lib) are not this program's, and GNU
-# `install -d -m` would change the mode of one that exists (a /var/lib at 0700 stops every service
-# that does not run as root).
-make_dir() {
-  local mode=$1 dir
-  shift
-  for dir in "$@"; do
-    [ -d "$dir" ] || install -d -m "$mode" "$dir"
-  done
-}
-
 # Run by hand (sudo kubeadm-ha-etcd-backup now), read the settings systemd would pass.
 ENV_FILE=${BACKUP_ENV_FILE:-/etc/kubeadm-ha/etcd-backup.env}
 if [ "$mode" != restore ] && [ -z "${ETCD_ENDPOINT:-}" ] && [ -r "$ENV_FILE" ]; then
@@ -288,26 +276,6 @@ upload_snapshot() {
   printf '%s %s %s %s\n' "$(date +%s)" "$size" "$seconds" "$key" >"$BACKUP_DIR/.last-upload"
   write_metrics
   echo "uploaded s3://$S3_BUCKET/$key ($size bytes, sha256 $hex, etcd $version, revision $(field Revision <<<"$fields"), $(field Keys <<<"$fields") keys) in ${seconds}s"
-}
-
-# Downloads the official etcd release $1 for this machine's architecture into directory $4, checks
-# it against its pinned SHA-256 ($2 for amd64, $3 for arm64), extracts the tools named after them and
-# prints the directory that holds them.
-fetch_etcd_release() {
-  local version=$1 amd64=$2 arm64=$3 dir=$4 arch sha256 name
-  shift 4
-  arch=$(dpkg --print-architecture)
-  case "$arch" in
-    amd64) sha256=$amd64 ;;
-    arm64) sha256=$arm64 ;;
-    *) fail "unsupported architecture $arch" ;;
-  esac
-  name="etcd-v${version}-linux-${arch}"
-  curl -fsSL --retry 5 -o "$dir/$name.tar.gz" "https://github.com/etcd-io/etcd/releases/download/v${version}/${name}.tar.gz" ||
-    fail "could not download etcd v$version"
-  echo "${sha256}  $dir/$name.tar.gz" | sha256sum --check --strict --quiet || fail "the etcd release v$version does not match its pinned SHA-256"
-  tar -xzf "$dir/$name.tar.gz" -C "$dir" "${@/#/$name/}"
-  printf '%s' "$dir/$name"
 }
 
 # etcdctl and etcdutl from the pinned etcd release, checksum verified, where the node lacks either

@@ -38,7 +38,7 @@ log "installing containerd with the systemd cgroup driver"
 "${APT[@]}" update
 "${APT[@]}" install -y containerd apt-transport-https ca-certificates curl gpg
 # Made only when missing: a directory a package installed keeps the mode and owner it was given.
-[ -d /etc/containerd ] || install -d -m 0755 /etc/containerd
+make_dir 0755 /etc/containerd
 containerd config default > /etc/containerd/config.toml
 # Both containerd 1.7 and 2.x default configs carry this key; kubeadm configures the kubelet for systemd.
 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
@@ -47,7 +47,7 @@ systemctl restart containerd
 systemctl enable containerd
 
 log "installing kubelet, kubeadm and kubectl ${KUBERNETES_PATCH:-$KUBERNETES_MINOR} from pkgs.k8s.io"
-[ -d /etc/apt/keyrings ] || install -d -m 0755 /etc/apt/keyrings
+make_dir 0755 /etc/apt/keyrings
 curl -fsSL --retry 5 "https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/Release.key" \
   | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/ /" \

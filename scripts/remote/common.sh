@@ -21,20 +21,6 @@ HOSTS_MARK="# kubeadm-ha bootstrap pin"
 # working member, and is never reset.
 KUBEADM_MARKER=$STATE_DIR/kubeadm-in-progress
 
-# Makes each directory DIR... that is missing with mode MODE, and leaves one that exists exactly as it
-# is. For directories kubeadm-ha shares with the system or other software (/usr/local/sbin,
-# /etc/systemd/system, /etc/apt/sources.list.d, the node exporter's textfile directory): GNU
-# `install -d -m MODE DIR` also sets MODE on a DIR that exists, and a system directory set to 0700 that
-# way (/run, /var/lib) breaks every service not run as root. `install -d -m` is only ever given
-# kubeadm-ha's own directories; the parents it makes are 0755 whatever the umask.
-make_dir() {
-  local mode=$1 dir
-  shift
-  for dir in "$@"; do
-    [ -d "$dir" ] || install -d -m "$mode" "$dir"
-  done
-}
-
 install -d -m 0700 "$LOG_DIR" "$RUN_DIR"
 
 log() { printf '[kubeadm-ha] %s\n' "$*"; }
