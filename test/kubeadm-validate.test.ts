@@ -7,6 +7,8 @@
  * reach dl.k8s.io from a test.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { NODE_CONFIGURATION_MARK } from "../core/kubeadm";
 import { binary, CURRENT, LabRelease, PREVIOUS_MINOR } from "../lab/releases";
@@ -79,6 +81,22 @@ describe("real kubeadm accepts every kubeadm document the program renders", () =
         expect(listed.stdout).toContain(`registry.k8s.io/etcd:${release.etcd}-0\n`);
         const etcd = spawnSync(binary("etcd", release), ["--version"], { encoding: "utf8" });
         expect(etcd.stdout).toContain(`etcd Version: ${release.etcd}\n`);
+    });
+
+    it.each([CURRENT, PREVIOUS_MINOR])("the simulation's hosts list the pause and etcd images kubeadm $kubernetes lists", (release) => {
+        const listed = spawnSync(
+            "unshare",
+            ["--net", binary("kubeadm", release), "config", "images", "list", "--kubernetes-version", `v${release.kubernetes}`],
+            {
+                encoding: "utf8",
+            },
+        ).stdout;
+        const minor = release.kubernetes.split(".").slice(0, 2).join(".");
+        const model = (
+            JSON.parse(readFileSync(join(__dirname, "../tools/offline/hosts/kubeadm-images.json"), "utf8")) as Record<string, { pause: string; etcd: string }>
+        )[minor];
+        expect(listed).toContain(`registry.k8s.io/pause:${model.pause}\n`);
+        expect(listed).toContain(`registry.k8s.io/etcd:${model.etcd}\n`);
     });
 
     it("and rejects a misspelt field, so its acceptance means something", () => {

@@ -24,8 +24,8 @@ import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 
 const HOSTS_DIR = join(__dirname, "hosts");
-/** The pause image tag of each minor's kubeadm, shared with the hosts' model. */
-const PAUSE_IMAGES = JSON.parse(readFileSync(join(HOSTS_DIR, "pause-images.json"), "utf8")) as Record<string, string>;
+/** The pause and etcd image tags of each minor's kubeadm, shared with the hosts' model. */
+const KUBEADM_IMAGES = JSON.parse(readFileSync(join(HOSTS_DIR, "kubeadm-images.json"), "utf8")) as Record<string, { pause: string; etcd: string }>;
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 const EIP_TYPE = "aws:ec2/eip:Eip";
 
@@ -386,7 +386,7 @@ export class LifecycleSimulation {
                 mkdirSync(join(root, "etc/containerd"), { recursive: true });
                 writeFileSync(
                     join(root, "etc/containerd/config.toml"),
-                    `version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "registry.k8s.io/pause:${PAUSE_IMAGES[release.minor]}"\n`,
+                    `version = 2\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "registry.k8s.io/pause:${KUBEADM_IMAGES[release.minor].pause}"\n`,
                 );
                 mkdirSync(join(root, "etc/apt/sources.list.d"), { recursive: true });
                 writeFileSync(

@@ -198,13 +198,14 @@ function kubeadm() {
     return exit(2, "", `kubeadm stand-in: unsupported ${args.join(" ")}\n`);
 }
 
-const PAUSE_VERSIONS = require("./pause-images.json");
+/** The pause and etcd images each minor's kubeadm lists (keyed by the minor asked for). */
+const KUBEADM_IMAGES = require("./kubeadm-images.json");
 
 /** kubeadm config images list --kubernetes-version vX: the images of release X (the etcd and pause images are the ones read). */
 function kubeadmImagesList() {
     const version = args[args.indexOf("--kubernetes-version") + 1]?.replace(/^v/, "");
     const minor = (version ?? "").split(".").slice(0, 2).join(".");
-    const [etcd, pause] = [KUBEADM_ETCD_IMAGES[minor], PAUSE_VERSIONS[minor]];
+    const { etcd, pause } = KUBEADM_IMAGES[minor] ?? {};
     if (!etcd || !pause) return exit(1, "", `kubeadm stand-in: no images known for ${version}\n`);
     return exit(
         0,
@@ -841,20 +842,6 @@ function crictl() {
 
 // --- etcd releases, images and snapshots ---------------------------------------------------------
 
-/**
- * The etcd image each minor's kubeadm runs for a stacked member (SupportedEtcdVersion and
- * DefaultEtcdVersion in cmd/kubeadm/app/constants of kubeadm 1.34.7, 1.35.8, 1.36.5 and 1.37.2; the
- * model keys it by the minor asked for).
- */
-const KUBEADM_ETCD_IMAGES = {
-    1.31: "3.5.24-0",
-    1.32: "3.5.24-0",
-    1.33: "3.5.24-0",
-    1.34: "3.6.5-0",
-    1.35: "3.6.6-0",
-    1.36: "3.6.8-0",
-    1.37: "3.7.0-0",
-};
 const minorOf = (version) => /^(\d+\.\d+)/.exec(version ?? "")?.[1];
 const compareReleases = (a, b) => {
     const [x, y] = [a, b].map((v) => v.split(/[.-]/).map(Number));
