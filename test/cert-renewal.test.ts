@@ -109,22 +109,26 @@ case "$args" in
     printf 'pod/etcd-cp-0\npod/etcd-cp-1\npod/etcd-cp-2\n'
     ;;
   *" member list "*)
+    # etcdctl 3.7's -w fields, the form the scripts read (test/etcdctl.test.ts compares it with the real one).
     record etcdctl member list
-    for i in 0 1 2; do echo "a$i, started, cp-$i, https://10.0.$i.10:2380, https://10.0.$i.10:2379, false"; done
+    printf '"ClusterID" : 2734594039658407857\n"MemberID" : 160\n"RaftTerm" : 2\n'
+    for i in 0 1 2; do
+      printf '"ID" : %d\n"Name" : "cp-%d"\n"PeerURL" : "https://10.0.%d.10:2380"\n"ClientURL" : "https://10.0.%d.10:2379"\n"IsLearner" : false\n\n' "$((160 + i))" "$i" "$i" "$i"
+    done
     ;;
   *" endpoint health "*)
     record etcdctl endpoint health
     for i in 0 1 2; do
       if [ "$(cat "$STANDIN_STATE/etcd-down" 2>/dev/null)" = "cp-$i" ]; then
-        echo "https://10.0.$i.10:2379 is unhealthy: failed to commit proposal: context deadline exceeded"
+        printf '"Endpoint" : "https://10.0.%d.10:2379"\n"Health" : false\n"Took" : 5.000311s\n"Error" : context deadline exceeded\n\n' "$i"
       else
-        echo "https://10.0.$i.10:2379 is healthy: successfully committed proposal: took = 2ms"
+        printf '"Endpoint" : "https://10.0.%d.10:2379"\n"Health" : true\n"Took" : 2.459308ms\n"Error" : \n\n' "$i"
       fi
     done
     ;;
   *" endpoint status "*)
     record etcdctl endpoint status
-    echo "https://127.0.0.1:2379, a0, 3.6.4, 25 kB, true, false, 2, 9, 9, "
+    printf '"ClusterID" : 2734594039658407857\n"MemberID" : 160\n"Revision" : 9\n"RaftTerm" : 2\n"Version" : "3.7.0"\n"Leader" : 160\n"IsLearner" : false\n"Endpoint" : "https://127.0.0.1:2379"\n\n'
     ;;
   *) echo "kubectl stand-in: unexpected $*" >&2; exit 2 ;;
 esac

@@ -135,44 +135,102 @@ describe("the lifecycle simulation, external etcd", () => {
         [1, "alive"],
         [1, "gone"],
         [0, "gone"],
-    ])("replacing etcd member %i whose instance is %s: its old member goes, the new one joins the live cluster", async (index, state) => {
-        const sim = await liveCluster();
-        if (state === "gone") sim.kill(ETCD(index));
-        const before = sim.world().events.length;
-        const result = await up(sim, [ETCD(index)]);
-        expectSafe(sim, result);
-        // Removed before the add: etcd refuses an add while a voting member is down, and a second member of the same name.
-        expect(etcdChanges(sim, before)).toEqual([`etcd-remove ${ETCD(index)}`, `etcd-add ${ETCD(index)}`]);
-        // A snapshot in S3 through the live peer first, by the new member's start step.
-        const events = sim.world().events.slice(before);
-        const snapshot = events.findIndex((e) => e.what === "snapshot-now" && e.step === `${ETCD(index)}-start`);
-        expect(snapshot).toBeGreaterThanOrEqual(0);
-        expect(snapshot).toBeLessThan(events.findIndex((e) => e.what === "etcd-remove"));
-        // The members that stay are not restarted when their start steps update (new peers, same unit).
-        const starts = sim
-            .world()
-            .events.slice(before)
-            .filter((e) => e.what === "etcd-start");
-        expect(starts.map((e) => [e.step, e.error])).toEqual([[`${ETCD(index)}-start`, undefined]]);
-        expect(result.steps.every((s) => s.dialSeconds === 0)).toBe(true);
-        // The control plane only follows: each member step, one node at a time, re-renders its API
-        // server with the new member list (no join, no reset, no init), and each node's cert-renewal
-        // step takes the new member's certificates into its expiry metric.
-        expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual(
-            [0, 1, 2].flatMap((i) => [`update ${CP(i)}-member`, `update ${CP(i)}-cert-renewal`]),
-        );
-        const rendered = sim
-            .world()
-            .events.slice(before)
-            .filter((e) => e.what === "apiserver-manifest");
-        expect(rendered.map((e) => e.step)).toEqual([0, 1, 2].map((i) => `${CP(i)}-member`));
-        expect(
-            sim
+    ])(
+        "replacing etcd member %i whose instance is %s: the new one joins as a learner and is promoted; the old member goes, never before quorum allows",
+        async (index, state) => {
+            const sim = await liveCluster();
+            const oldPeerUrl = sim.world().etcd.members.find((m) => m.name === ETCD(index))!.peerUrl;
+            if (state === "gone") sim.kill(ETCD(index));
+            const before = sim.world().events.length;
+            const result = await up(sim, [ETCD(index)]);
+            expectSafe(sim, result);
+            // Alive (Pulumi creates the replacement first), the old member still votes, healthy: it goes
+            // only once the new one votes. Gone, it goes first: etcd adds no member while a voter is down,
+            // and removing a member that is down costs the quorum nothing.
+            const replaced = [`etcd-add ${ETCD(index)}`, `etcd-promote ${ETCD(index)}`];
+            expect(etcdChanges(sim, before)).toEqual(
+                state === "alive" ? [...replaced, `etcd-remove ${ETCD(index)}`] : [`etcd-remove ${ETCD(index)}`, ...replaced],
+            );
+            const events = sim.world().events.slice(before);
+            expect(events.filter((e) => e.what === "etcd-add").map((e) => e.learner)).toEqual([true]);
+            expect(events.filter((e) => e.what === "etcd-remove").map((e) => e.peerUrl)).toEqual([oldPeerUrl]);
+            // The learner is promoted after it has caught up: etcd refused the first tries, and the step waited.
+            const start = result.steps.find((s) => s.step === `${ETCD(index)}-start`)!;
+            expect(start.output).toMatch(/promoted the learner at https:\/\/[0-9.]+:2380 \([0-9a-f]+\) to a voting member/);
+            // A snapshot in S3 through the live peer first, by the new member's start step.
+            const snapshot = events.findIndex((e) => e.what === "snapshot-now" && e.step === `${ETCD(index)}-start`);
+            expect(snapshot).toBeGreaterThanOrEqual(0);
+            expect(snapshot).toBeLessThan(events.findIndex((e) => ["etcd-remove", "etcd-add"].includes(e.what)));
+            // The members that stay are not restarted when their start steps update (new peers, same unit).
+            const starts = sim
                 .world()
                 .events.slice(before)
-                .filter((e) => ["join", "reset", "init"].includes(e.what)),
-        ).toEqual([]);
-    });
+                .filter((e) => e.what === "etcd-start");
+            expect(starts.map((e) => [e.step, e.error])).toEqual([[`${ETCD(index)}-start`, undefined]]);
+            expect(result.steps.every((s) => s.dialSeconds === 0)).toBe(true);
+            // The control plane only follows: each member step, one node at a time, re-renders its API
+            // server with the new member list (no join, no reset, no init), and each node's cert-renewal
+            // step takes the new member's certificates into its expiry metric.
+            expect(ran(result).filter((s) => / kubeadm-ha-cp-|cluster-init/.test(s))).toEqual(
+                [0, 1, 2].flatMap((i) => [`update ${CP(i)}-member`, `update ${CP(i)}-cert-renewal`]),
+            );
+            const rendered = sim
+                .world()
+                .events.slice(before)
+                .filter((e) => e.what === "apiserver-manifest");
+            expect(rendered.map((e) => e.step)).toEqual([0, 1, 2].map((i) => `${CP(i)}-member`));
+            expect(
+                sim
+                    .world()
+                    .events.slice(before)
+                    .filter((e) => ["join", "reset", "init"].includes(e.what)),
+            ).toEqual([]);
+        },
+    );
+
+    it("a replacement that would leave etcd without a healthy majority is refused, with what to do, and changes nothing", async () => {
+        const sim = await liveCluster();
+        // Member 2 is lost and stays planned; replacing member 1 would need one of the two healthy
+        // members gone before the new one votes (the old way: removed first), or a member added while
+        // a voter is down, which etcd refuses.
+        sim.kill(ETCD(2));
+        const before = sim.world().events.length;
+        const result = await up(sim, [ETCD(1)]);
+        expect(result.failed?.step).toBe(`${ETCD(1)}-start`);
+        expect(result.failed?.output).toMatch(
+            /refusing to add kubeadm-ha-etcd-1 to etcd: voting members are down \(https:\/\/[0-9.]+:2380\), and etcd takes no new member while one is; a replacement removes the member it replaces only once the new one votes, so nothing was changed\. Bring them back, or replace them too/,
+        );
+        expect(etcdChanges(sim, before)).toEqual([]);
+        expect(sim.world().events.filter((e) => e.what === "etcd-quorum-lost")).toEqual([]);
+        // The old member 1 still runs and votes.
+        const old = sim.world().etcd.members.find((m) => m.name === ETCD(1))!;
+        expect([old.learner, liveClientUrls(sim)]).toEqual([false, expect.arrayContaining([old.clientUrl])]);
+    }, 300_000);
+
+    it("a learner that does not catch up stays a learner and the old member stays; the next up promotes it, then removes the old one", async () => {
+        const sim = await liveCluster();
+        sim.changeWorld((w) => {
+            w.etcd.learnerCatchUp = 1000;
+        });
+        const before = sim.world().events.length;
+        const stopped = await up(sim, [ETCD(1)]);
+        expect(stopped.failed?.step).toBe(`${ETCD(1)}-start`);
+        expect(stopped.failed?.output).toMatch(
+            /the learner at https:\/\/[0-9.]+:2380 did not become a voting member within 600s \(etcd: etcdserver: can only promote a learner member which is in sync with leader\); it stays a learner, and no member was removed for it/,
+        );
+        expect(etcdChanges(sim, before)).toEqual([`etcd-add ${ETCD(1)}`]);
+        expect(sim.world().events.filter((e) => e.what === "etcd-quorum-lost")).toEqual([]);
+        // It catches up; the next up finishes the replacement from where it stopped.
+        sim.changeWorld((w) => {
+            w.etcd.learnerCatchUp = 0;
+            for (const m of w.etcd.members) if (m.learner) m.behind = 1;
+        });
+        const after = sim.world().events.length;
+        // No --replace: the new instance is the stack's already, and its start step, which failed, runs again.
+        const finished = await up(sim);
+        expectSafe(sim, finished);
+        expect(etcdChanges(sim, after)).toEqual([`etcd-promote ${ETCD(1)}`, `etcd-remove ${ETCD(1)}`]);
+    }, 300_000);
 
     it.each([
         [1, "alive"],

@@ -9,9 +9,10 @@ etcdctl_local() {
     --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/healthcheck-client.crt" --key "$PKI_DIR/healthcheck-client.key" "$@"
 }
 deadline=$((SECONDS + 600))
-until healthy=$(etcdctl_local endpoint health --cluster 2>/dev/null) &&
-  [ "$(grep -c 'is healthy' <<<"$healthy")" -ge "$EXPECTED_MEMBERS" ]; do
+# Read as `-w fields` (members.sh): every member is listed with its health.
+until healthy=$(etcdctl_local endpoint health --cluster -w fields 2>/dev/null | healthy_endpoints) &&
+  [ "$(grep -c . <<<"$healthy")" -ge "$EXPECTED_MEMBERS" ]; do
   [ "$SECONDS" -lt "$deadline" ] || fail "etcd did not report $EXPECTED_MEMBERS healthy members within 10 minutes"
   sleep 5
 done
-log "etcd cluster healthy: $(grep -c 'is healthy' <<<"$healthy") members"
+log "etcd cluster healthy: $(grep -c . <<<"$healthy") members"

@@ -122,6 +122,17 @@ live_api_server() {
   fi
   return 1
 }
+# The bootstrap token this join uses, with its full TTL: one made earlier (by init, or a join that
+# stopped) may have minutes left, and the kubelet's TLS bootstrap with it comes at the end of the join,
+# after the etcd join. kubeadm refuses to create a token whose id exists, so it goes first (absent is
+# fine). The token is an argument of kubeadm only; neither command's output, which holds it, is kept.
+fresh_join_token() {
+  local id=${token%%.*}
+  kubeadm token delete "$id" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null 2>&1 || true
+  kubeadm token create "$token" --ttl 1h --description "kubeadm-ha control-plane join" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null 2>&1 ||
+    fail "could not create the bootstrap token $id through $target"
+}
+
 deadline=$((SECONDS + 600))
 until target=$(live_api_server); do
   [ "$SECONDS" -lt "$deadline" ] || fail "no API server of the cluster answered within 10 minutes (tried ${API_SERVERS:-none} and $ENDPOINT_HOST)"
@@ -174,19 +185,18 @@ if [ "$STACKED" = true ]; then
   remove_unplanned "$PLANNED_NODES" down
 fi
 
-token=$(awk '$1 == "token:" { print $2; exit }' "$join_config")
+token=$(awk '$1 == "token:" { gsub(/["\047]/, "", $2); print $2; exit }' "$join_config")
 [[ "$token" =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || fail "the join configuration holds no bootstrap token"
-# The token expires an hour after it is made; re-create it for a join long after init.
-if ! kubeadm token list --kubeconfig "$ADMIN_KUBECONFIG" 2>/dev/null | grep -qF "${token%%.*}"; then
-  kubeadm token create "$token" --ttl 1h --description "kubeadm-ha control-plane join" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null 2>&1 ||
-    fail "could not create the bootstrap token ${token%%.*} through $target"
-fi
+fresh_join_token
 # No pin: kubeadm join reaches the endpoint through the load balancer, which serves a live cluster.
 log "joining $NODE_NAME ($NODE_IP) to the control plane through $target"
 run_kubeadm_marked join kubeadm join --config "$join_config"
 wait_for_local_api 300
 clear_kubeadm_marker
 log "$NODE_NAME joined the control plane"
+# The kubelet finished its TLS bootstrap inside the join: the token has done its work.
+kubeadm token delete "${token%%.*}" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null 2>&1 ||
+  log "could not delete the bootstrap token ${token%%.*}; it expires within the hour"
 # Its static pods were rendered from the cluster's configuration, which the member steps keep current.
 joined_version=$(cluster_version)
 pin_configuration "$node_config" "$joined_version"

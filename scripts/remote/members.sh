@@ -2,17 +2,59 @@
 # pure function of the member table, so the rules are tested on their own; the callers only gather
 # the table and carry out what it prints, one member at a time.
 
-# The member table from `etcdctl member list -w simple` (stdin: "ID, status, name, peer URLs, client
-# URLs, is learner") and the healthy client URLs ($1, a file, one per line): one line per member,
-# "id name learner healthy", with "-" for the name of a member that never started.
+# etcdctl's answers are read in its `-w fields` form: one `"Key" : value` line per field, with the
+# same keys in etcd 3.5, 3.6 and 3.7. Its `-w simple` columns are not stable: `endpoint status` gained
+# four in 3.6, so its fifth column, "is leader" before, is the database size there. The fields form
+# prints member IDs in decimal, and etcdctl's commands take them in hex: bash's printf converts all 64
+# bits (%x reads its argument as unsigned).
+
+# The members in `etcdctl member list -w fields` (stdin), one line each: "id name peer-urls
+# client-urls learner", the id in hex, each list of URLs comma-separated, and "-" for a name or a list
+# that is empty (a member that never started).
+member_rows() {
+  local id rest
+  awk '
+    function flush() {
+      if (id != "") print id, (name == "" ? "-" : name), (peers == "" ? "-" : peers), (clients == "" ? "-" : clients), learner
+      id = ""; name = ""; peers = ""; clients = ""; learner = "false"
+    }
+    { key = $0; sub(/ : .*$/, "", key); value = substr($0, length(key) + 4); gsub(/^"|"$/, "", value) }
+    key == "\"ID\"" { flush(); id = value }
+    key == "\"Name\"" { name = value }
+    key == "\"PeerURL\"" { peers = peers (peers == "" ? "" : ",") value }
+    key == "\"ClientURL\"" { clients = clients (clients == "" ? "" : ",") value }
+    key == "\"IsLearner\"" { learner = value }
+    END { flush() }' | while read -r id rest; do
+    printf '%x %s\n' "$id" "$rest"
+  done
+}
+
+# The client URLs `etcdctl endpoint health -w fields` (stdin) reports healthy, one per line. A learner
+# is never among them: it serves no reads ("rpc not supported for learner").
+healthy_endpoints() {
+  awk -F' : ' '$1 == "\"Endpoint\"" { endpoint = $2; gsub(/"/, "", endpoint) } $1 == "\"Health\"" && $2 == "true" { print endpoint }'
+}
+
+# The hex ID of etcd's leader, from `etcdctl endpoint status -w fields` (stdin): the member that
+# reports itself as the Leader; nothing when none of the members that answered leads.
+leader_id() {
+  local id
+  id=$(awk -F' : ' '$1 == "\"MemberID\"" { member = $2 } $1 == "\"Leader\"" && $2 == member && $2 != "0" { print $2; exit }')
+  [ -z "$id" ] || printf '%x\n' "$id"
+}
+
+# The member table: one line per member, "id key learner healthy", from `etcdctl member list -w
+# fields` (stdin) and the healthy client URLs ($1, a file, one per line). The key is the member's name,
+# "-" for a member that never started; with MEMBER_KEY=peer, its peer URLs instead (an external member
+# keeps its name when its instance is replaced; only its address tells the old member from the new).
 member_table() {
-  awk -F', ' -v healthy_file="$1" '
+  member_rows | awk -v healthy_file="$1" -v key="${MEMBER_KEY:-name}" '
     BEGIN { while ((getline url < healthy_file) > 0) healthy[url] = 1 }
-    NF >= 6 {
+    {
       up = "false"
-      n = split($5, urls, ",")
+      n = split($4, urls, ",")
       for (i = 1; i <= n; i++) if (urls[i] in healthy) up = "true"
-      print $1, ($3 == "" ? "-" : $3), $6, up
+      print $1, (key == "peer" ? $3 : $2), $5, up
     }'
 }
 
@@ -58,9 +100,9 @@ current_member_table() {
   list=$(private_temp)
   # Listing members needs a quorum; a member that answers at all (find_etcd_pod) without one means
   # the cluster lost it.
-  "$ETCDCTL" member list -w simple >"$list" || fail "etcd has no quorum: its members answer but cannot agree on the member list; restore it from a snapshot (README: disaster recovery)"
-  # Exits non-zero when any member is unhealthy; the healthy ones are still listed.
-  "$ETCDCTL" endpoint health --cluster -w simple 2>&1 | awk '/ is healthy/ { print $1 }' >"$healthy" || true
+  "$ETCDCTL" member list -w fields >"$list" || fail "etcd has no quorum: its members answer but cannot agree on the member list; restore it from a snapshot (README: disaster recovery)"
+  # Exits non-zero when any member is unhealthy; every member is still listed, with its health.
+  "$ETCDCTL" endpoint health --cluster -w fields 2>/dev/null | healthy_endpoints >"$healthy" || true
   member_table "$healthy" <"$list"
   rm -f "$healthy" "$list"
 }
@@ -79,17 +121,18 @@ remove_members() {
   fi
   while read -r line id name; do
     [ "$line" = remove ] || continue
-    leader=$("$ETCDCTL" endpoint status --cluster -w simple 2>/dev/null | awk -F', ' '$5 == "true" { print $2; exit }' || true)
+    leader=$("$ETCDCTL" endpoint status --cluster -w fields 2>/dev/null | leader_id || true)
     if [ "$leader" = "$id" ]; then
       target=$(current_member_table | awk -v planned=" $1 " '$3 == "false" && $4 == "true" && index(planned, " " $2 " ") { print $1; exit }')
       if [ -n "$target" ]; then
         log "moving etcd leadership from $name to $target before removing it" >&2
-        # etcdctl sends the move to the leader, which must be among the endpoints it is given.
-        endpoints=$("$ETCDCTL" member list -w simple | awk -F', ' '$5 != "" { printf "%s%s", sep, $5; sep = "," }')
+        # etcdctl sends the move to the leader, which must be among the endpoints it is given, and stops
+        # at the first of them that does not answer: the healthy ones only.
+        endpoints=$("$ETCDCTL" endpoint health --cluster -w fields 2>/dev/null | healthy_endpoints | paste -sd, - || true)
         "$ETCDCTL" move-leader "$target" --endpoints="$endpoints" >/dev/null || log "could not move the leadership; etcd elects a new leader after the removal" >&2
       fi
     fi
-    log "removing etcd member $name ($id): not a planned node" >&2
+    log "removing etcd member $name ($id): not planned" >&2
     "$ETCDCTL" member remove "$id" >/dev/null || fail "could not remove etcd member $name ($id)"
     printf '%s\n' "$name"
   done <<<"$decisions"
@@ -105,6 +148,64 @@ remove_unplanned() {
   removed=$(remove_members "$1" "$2") || exit 1
   for name in $removed; do
     kubectl --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s delete node "$name" --ignore-not-found >/dev/null || true
+  done
+}
+
+# The row of member_rows (stdin) whose peer URLs include $1.
+member_with_peer() {
+  awk -v peer="$1" '!found { n = split($3, urls, ","); for (i = 1; i <= n; i++) if (urls[i] == peer) found = 1; if (found) print }'
+}
+
+# Adds the member named $1 with peer URL $2 as a learner, through ETCDCTL, unless etcd lists that peer
+# URL already (a run that stopped after the add), and prints the cluster it starts in
+# (`--initial-cluster-state existing`): every member's peer URLs under a name, $1 for itself. Not the
+# one `etcdctl member add` prints: etcd reads the initial cluster as a map from names to peer URLs, so
+# the member this one replaces, which still holds the same name, would merge with it into one member,
+# and etcd would refuse to start ("member count is unequal"); the same for two members that never
+# started (no name). Those are named after their IDs: etcd matches the live members by peer URL only.
+# A learner takes no part in the quorum until it is promoted. etcd refuses a member while a voting
+# member is down ("unhealthy cluster"; also for a few seconds after a leader change): tried for a
+# minute, then refused, naming the members that are down.
+add_learner() {
+  local name=$1 peer=$2 deadline=$((SECONDS + 60)) error down
+  if [ -z "$("$ETCDCTL" member list -w fields | member_rows | member_with_peer "$peer")" ]; then
+    until error=$("$ETCDCTL" member add "$name" --learner --peer-urls="$peer" 2>&1 >/dev/null); do
+      if [[ "$error" != *"unhealthy cluster"* ]] || [ "$SECONDS" -ge "$deadline" ]; then
+        down=$(current_member_table | awk '$3 == "false" && $4 == "false" { printf "%s%s", sep, $2; sep = ", " }')
+        [ -z "$down" ] || fail "refusing to add $name to etcd: voting members are down ($down), and etcd takes no new member while one is; a replacement removes the member it replaces only once the new one votes, so nothing was changed. Bring them back, or replace them too (pulumi up --replace <their instance URNs>), then run pulumi up again"
+        fail "etcd refused to add $name as a learner: ${error##*Error: }"
+      fi
+      sleep 5
+    done
+  fi
+  "$ETCDCTL" member list -w fields | member_rows | awk -v name="$name" -v peer="$peer" '
+    {
+      n = split($3, urls, ","); own = 0
+      for (i = 1; i <= n; i++) if (urls[i] == peer) own = 1
+      label = own ? name : ($2 == "-" || $2 == name) ? "member-" $1 : $2
+      for (i = 1; i <= n; i++) { printf "%s%s=%s", sep, label, urls[i]; sep = "," }
+    }'
+}
+
+# Promotes the learner with peer URL $1 to a voting member once it has caught up with the leader,
+# which etcd requires ("can only promote a learner member which is in sync with leader"): tried every
+# 5 seconds for at most $2 seconds. A member that votes already is left as it is.
+promote_learner() {
+  local peer=$1 deadline=$((SECONDS + $2)) row id learner error=""
+  while true; do
+    row=$("$ETCDCTL" member list -w fields 2>/dev/null | member_rows | member_with_peer "$peer" || true)
+    read -r id _ _ _ learner <<<"$row"
+    if [ -z "$row" ]; then
+      error="Error: the member list names no member at $peer"
+    else
+      [ "$learner" = true ] || return 0
+      if error=$("$ETCDCTL" member promote "$id" 2>&1 >/dev/null); then
+        log "promoted the learner at $peer ($id) to a voting member"
+        return 0
+      fi
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail "the learner at $peer did not become a voting member within $2s (etcd: ${error##*Error: }); it stays a learner, and no member was removed for it"
+    sleep 5
   done
 }
 
@@ -140,7 +241,7 @@ find_etcd_pod() {
   for pod in $(printf 'etcd-%s\n' "${planned[@]}") ${listed//pod\//}; do
     ETCD_POD=$pod
     # Answers without a quorum too, so a lost quorum is told apart from no member at all.
-    if etcdctl_in_pod endpoint status -w simple >/dev/null 2>&1; then
+    if etcdctl_in_pod endpoint status -w fields >/dev/null 2>&1; then
       return 0
     fi
   done

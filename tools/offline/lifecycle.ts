@@ -139,6 +139,8 @@ export interface ExternalMember {
     learner: boolean;
     /** The host that runs it, once started. */
     host?: string;
+    /** A learner that runs: the promotions etcd refuses before it has caught up with the leader. */
+    behind?: number;
 }
 
 export interface ClusterEvent {
@@ -167,6 +169,9 @@ export interface ClusterEvent {
         | "upload-config"
         | "etcd-manifest"
         | "certs-renew"
+        // Bootstrap tokens made and deleted through kubeadm (never their value).
+        | "token-create"
+        | "token-delete"
         // External etcd: a cluster formed from an initial cluster, members added, removed, promoted,
         // each start of an etcd unit (with its error), a quorum gained, and one lost by a change.
         | "etcd-form"
@@ -188,6 +193,12 @@ export interface ClusterEvent {
     to?: string;
     version?: string;
     kind?: string;
+    /** External etcd: an added member is a learner; a removed member's peer URL. */
+    learner?: boolean;
+    peerUrl?: string;
+    /** A join: the seconds its bootstrap token had left when it started; a token made: its TTL. */
+    tokenSecondsLeft?: number;
+    ttlSeconds?: number;
 }
 
 export interface World {
@@ -197,7 +208,8 @@ export interface World {
         /** Stacked etcd members. */
         members: { id: string; name: string; learner: boolean }[];
         nodes: string[];
-        tokens: string[];
+        /** The bootstrap tokens kubeadm made, with their expiry (ISO 8601); expired ones are gone on the next read. */
+        tokens: { token: string; expires: string }[];
         nextId: number;
         leader?: string;
         /** The release the cluster runs (kubeadm-config's kubernetesVersion). */
@@ -206,7 +218,14 @@ export interface World {
         configuration?: { etcd?: { external?: { endpoints: string[] } } };
     };
     /** The external etcd cluster (empty with stacked etcd). */
-    etcd: { formed: number; members: ExternalMember[]; leader?: string; nextId: number };
+    etcd: {
+        formed: number;
+        members: ExternalMember[];
+        leader?: string;
+        nextId: number;
+        /** The promotions etcd refuses to a learner that has just started (2 unless a test sets it). */
+        learnerCatchUp?: number;
+    };
     releases: Record<string, string[]>;
     events: ClusterEvent[];
     /** Objects in S3 the hosts read (a restore's snapshot): "<bucket>/<key>" → body (base64) and user metadata. */
@@ -286,6 +305,13 @@ export class LifecycleSimulation {
 
     private save(world: World): void {
         writeFileSync(this.worldFile, JSON.stringify(world, null, 1));
+    }
+
+    /** Changes the world between runs, as a test's setting (a token near its expiry, a learner slow to catch up). */
+    changeWorld(change: (world: World) => void): void {
+        const world = this.world();
+        change(world);
+        this.save(world);
     }
 
     /**

@@ -187,11 +187,9 @@ function kubeadm() {
         event("certs-renew");
         return exit(0);
     }
-    if (command === "token" && sub === "list") return exit(0, cluster.tokens.map((t) => `${t.split(".")[0]}.<redacted> 1h\n`).join(""));
-    if (command === "token" && sub === "create") {
-        cluster.tokens.push(args[2]);
-        return exit(0);
-    }
+    if (command === "token" && sub === "list") return kubeadmTokenList();
+    if (command === "token" && sub === "create") return kubeadmTokenCreate(args[2], option("--ttl") ?? "24h");
+    if (command === "token" && sub === "delete") return kubeadmTokenDelete(args[2]);
     if (command === "kubeconfig" && sub === "user") return exit(0, "apiVersion: v1\nclusters:\n- cluster:\n    server: https://placeholder:6443\n");
     if (command === "version" && args.includes("short")) return exit(0, `v${host.packages.kubeadm}\n`);
     if (command === "config" && sub === "images" && args[2] === "list") return kubeadmImagesList();
@@ -201,7 +199,7 @@ function kubeadm() {
 /** The pause and etcd images each minor's kubeadm lists (keyed by the minor asked for). */
 const KUBEADM_IMAGES = require("./kubeadm-images.json");
 
-/** kubeadm config images list --kubernetes-version vX: the images of release X (the etcd and pause images are the ones read). */
+/** kubeadm config images list --kubernetes-version vX: the images of release X (only the pause image is read). */
 function kubeadmImagesList() {
     const version = args[args.indexOf("--kubernetes-version") + 1]?.replace(/^v/, "");
     const minor = (version ?? "").split(".").slice(0, 2).join(".");
@@ -235,7 +233,9 @@ function kubeadmInit() {
     cluster.configuration = configuration;
     cluster.members = isExternal(configuration) ? [] : [{ id: nextId(), name: host.name, learner: false }];
     cluster.nodes = [];
-    cluster.tokens = [tokenOf(option("--config"))];
+    // InitConfiguration's bootstrapTokens: the token with its ttl.
+    const ttl = /^\s*ttl: "?([0-9hms.]+)"?\s*$/m.exec(fs.readFileSync(option("--config"), "utf8"))?.[1] ?? "24h";
+    cluster.tokens = [{ token: tokenOf(option("--config")), expires: inSeconds(durationSeconds(ttl)) }];
     becomeControlPlane(host, !isExternal(configuration));
     return exit(0);
 }
@@ -247,14 +247,25 @@ function kubeadmInit() {
  */
 function kubeadmJoin() {
     const token = tokenOf(option("--config"));
-    if (!cluster.tokens.includes(token)) return exit(1, "", "couldn't validate the identity of the API Server: token not found\n");
+    const live = liveTokens().find((t) => t.token === token);
+    if (!live) return exit(1, "", "couldn't validate the identity of the API Server: token not found\n");
+    // The kubelet's TLS bootstrap, with the same token, ends the join: after the etcd join, which waits
+    // for the new member to be promoted, and up to kubeadm's TLSBootstrap timeout (5 min) itself.
+    const tokenSecondsLeft = Math.floor((Date.parse(live.expires) - Date.now()) / 1000);
+    if (tokenSecondsLeft < JOIN_TOKEN_SECONDS) {
+        return exit(
+            1,
+            "",
+            `error execution phase kubelet-wait-bootstrap: failed while waiting for TLS bootstrap: the kubelet's bootstrap token expired (Unauthorized)\n`,
+        );
+    }
     const stacked = !isExternal(cluster.configuration);
     if (stacked) {
         const down = cluster.members.filter((m) => !memberUp(m));
         if (down.length > 0) return exit(1, "", `error execution phase check-etcd: etcd cluster is not healthy: ${down.map((m) => m.name).join(",")} down\n`);
         if (cluster.members.some((m) => m.learner)) return exit(1, "", "etcdserver: too many learner members in cluster\n");
     }
-    event("join");
+    event("join", { tokenSecondsLeft });
     if (stacked) cluster.members.push({ id: nextId(), name: host.name, learner: false });
     becomeControlPlane(host, stacked);
     return exit(0);
@@ -357,6 +368,67 @@ function kubeadmCertsCheck() {
     );
 }
 
+/**
+ * How long a join needs its bootstrap token (a model's bound, from kubeadm's own timeouts): discovery,
+ * kubelet-start, the etcd join (which waits for the new member's promotion), then the kubelet's TLS
+ * bootstrap with the token (TLSBootstrap, 5 min). A token with less left may expire mid-join.
+ */
+const JOIN_TOKEN_SECONDS = 10 * 60;
+/** Tokens that have not expired: the controller-manager's token cleaner deletes the others. */
+function liveTokens() {
+    cluster.tokens = (cluster.tokens ?? []).filter((t) => Date.parse(t.expires) > Date.now());
+    return cluster.tokens;
+}
+const inSeconds = (seconds) => new Date(Date.now() + seconds * 1000).toISOString();
+/** A Go duration as kubeadm's --ttl and ttl: take it ("1h", "1h0m0s", "90m"). */
+function durationSeconds(text) {
+    const units = { h: 3600, m: 60, s: 1 };
+    let seconds = 0;
+    for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)([hms])/g)) seconds += Number(n) * units[unit];
+    return seconds;
+}
+/** kubeadm token create <token> --ttl: refuses a token whose id exists (CreateNewTokens); prints the token. */
+function kubeadmTokenCreate(token, ttl) {
+    if (!apiReachable()) return exit(1, "", "failed to create or update bootstrap token: the API server is unreachable\n");
+    const id = token.split(".")[0];
+    if (liveTokens().some((t) => t.token.split(".")[0] === id)) return exit(1, "", `a token with id "${id}" already exists\n`);
+    const seconds = durationSeconds(ttl);
+    cluster.tokens.push({ token, expires: inSeconds(seconds) });
+    event("token-create", { ttlSeconds: seconds });
+    return exit(0, `${token}\n`);
+}
+/** kubeadm token list: its text table (cmd/token.go), which holds every token whole. */
+function kubeadmTokenList() {
+    if (!apiReachable()) return exit(1, "", "failed to list bootstrap tokens: the API server is unreachable\n");
+    const ttl = (t) => {
+        const seconds = Math.floor((Date.parse(t.expires) - Date.now()) / 1000);
+        return seconds >= 7200 ? `${Math.floor(seconds / 3600)}h` : seconds >= 120 ? `${Math.floor(seconds / 60)}m` : `${seconds}s`;
+    };
+    const rows = [["TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS"]].concat(
+        liveTokens().map((t) => [
+            t.token,
+            ttl(t),
+            t.expires.replace(/\.\d{3}Z$/, "Z"),
+            "authentication,signing",
+            "<none>",
+            "system:bootstrappers:kubeadm:default-node-token",
+        ]),
+    );
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)) + 3);
+    return exit(0, rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]) : c)).join("") + "\n").join(""));
+}
+/** kubeadm token delete <id>: the token's Secret; an absent one is an error. */
+function kubeadmTokenDelete(idOrToken) {
+    if (!apiReachable()) return exit(1, "", "failed to delete bootstrap token: the API server is unreachable\n");
+    const id = idOrToken.split(".")[0];
+    if (!liveTokens().some((t) => t.token.split(".")[0] === id)) {
+        return exit(1, "", `failed to delete bootstrap token "${id}": secrets "bootstrap-token-${id}" not found\n`);
+    }
+    cluster.tokens = cluster.tokens.filter((t) => t.token.split(".")[0] !== id);
+    event("token-delete");
+    return exit(0, `bootstrap token "${id}" deleted\n`);
+}
+
 function tokenOf(file) {
     const text = fs.readFileSync(file, "utf8");
     return /token: "?([a-z0-9]{6}\.[a-z0-9]{16})/.exec(text)?.[1];
@@ -425,56 +497,148 @@ function kubectl() {
         const pod = kind;
         const on = hostByName(pod.replace(/^etcd-/, ""));
         if (!on || !on.alive || !on.member) return exit(1, "", `error: unable to upgrade connection: pod ${pod} unreachable\n`);
-        return etcdctlInPod(positional.slice(positional.indexOf("--") + 2));
+        return etcdctlInPod(
+            positional.slice(positional.indexOf("--") + 2),
+            cluster.members.find((m) => m.name === on.name),
+        );
     }
     return exit(2, "", `kubectl stand-in: unsupported ${args.join(" ")}\n`);
 }
 
-/** etcdctl inside a stacked etcd pod: the stacked cluster (world.cluster.members). */
-function etcdctlInPod(words) {
-    const command = [];
-    for (let i = 0; i < words.length; i++) {
-        if (["--cacert", "--cert", "--key", "--endpoints", "-w"].includes(words[i])) i++;
-        else if (!words[i].startsWith("-")) command.push(words[i]);
+// --- etcdctl's output -----------------------------------------------------------------------------
+// As etcdctl 3.7 prints it (the release kubeadm pins for the default Kubernetes release;
+// etcdctl/ctlv3/command/printer_fields.go and printer_simple.go, and the real binaries' output, which
+// test/etcdctl.test.ts compares with these): `-w fields`, the form the scripts read, with member IDs in
+// decimal; `-w simple`, with IDs in hex and, for endpoint status, the sixteen columns of 3.6 and later.
+// A member here: { id (hex), name ("" until it starts), peerUrls, clientUrls, learner }.
+
+const ETCD_VERSION = "3.7.0";
+const ETCD_CLUSTER_ID = "cdf818194e3a8c32";
+const decimalId = (hex) => (hex ? BigInt(`0x${hex}`).toString() : "0");
+/** Go's %16x: hex, padded with spaces to 16 characters. */
+const paddedId = (hex) => hex.padStart(16, " ");
+/** etcd lists its members in the order of their IDs. */
+const byId = (members) => [...members].sort((a, b) => (BigInt(`0x${a.id}`) < BigInt(`0x${b.id}`) ? -1 : 1));
+function formatOf(flags) {
+    return option("-w", flags) ?? option("--write-out", flags) ?? "simple";
+}
+function printMemberList(format, members, self) {
+    const sorted = byId(members);
+    if (format === "fields") {
+        const header = `"ClusterID" : ${decimalId(ETCD_CLUSTER_ID)}\n"MemberID" : ${decimalId(self)}\n"RaftTerm" : 2\n`;
+        const member = (m) =>
+            `"ID" : ${decimalId(m.id)}\n"Name" : ${JSON.stringify(m.name)}\n` +
+            m.peerUrls.map((u) => `"PeerURL" : ${JSON.stringify(u)}\n`).join("") +
+            m.clientUrls.map((u) => `"ClientURL" : ${JSON.stringify(u)}\n`).join("") +
+            `"IsLearner" : ${m.learner}\n\n`;
+        return header + sorted.map(member).join("");
     }
-    if (!hasQuorum() && command[0] !== "endpoint") return exit(1, "", "context deadline exceeded\n");
+    return sorted
+        .map((m) => `${m.id}, ${m.name ? "started" : "unstarted"}, ${m.name}, ${m.peerUrls.join(",")}, ${m.clientUrls.join(",")}, ${m.learner}\n`)
+        .join("");
+}
+/** endpoint status of the members that answered ({ url, member }), with the leader they see (hex, or undefined). */
+function printEndpointStatus(format, answered, leader) {
+    if (format === "fields") {
+        return answered
+            .map(
+                ({ url, member }) =>
+                    `"ClusterID" : ${decimalId(ETCD_CLUSTER_ID)}\n"MemberID" : ${decimalId(member.id)}\n"Revision" : 9\n"RaftTerm" : 2\n` +
+                    `"Version" : "${ETCD_VERSION}"\n"StorageVersion" : "${ETCD_VERSION}"\n"DBSize" : 20480\n"DBSizeInUse" : 16384\n"DBSizeQuota" : 2147483648\n` +
+                    `"Leader" : ${decimalId(leader)}\n"IsLearner" : ${member.learner}\n"RaftIndex" : 9\n"RaftTerm" : 2\n"RaftAppliedIndex" : 9\n"Errors" : []\n` +
+                    `"Endpoint" : ${JSON.stringify(url)}\n"DowngradeTargetVersion" : ""\n"DowngradeEnabled" : false\n\n`,
+            )
+            .join("");
+    }
+    return answered
+        .map(
+            ({ url, member }) =>
+                `${url}, ${member.id}, ${ETCD_VERSION}, ${ETCD_VERSION}, 20 kB, 16 kB, 20%, 2.1 GB, ${member.id === leader}, ${member.learner}, 2, 9, 9, , , false\n`,
+        )
+        .join("");
+}
+/** endpoint health of each endpoint ({ url, error }): fields on stdout; simple, the unhealthy ones on stderr. */
+function printEndpointHealth(format, results) {
+    const failed = results.some((r) => r.error);
+    const tail = failed ? "Error: unhealthy cluster\n" : "";
+    if (format === "fields") {
+        const out = results.map((r) => `"Endpoint" : ${JSON.stringify(r.url)}\n"Health" : ${!r.error}\n"Took" : 2.459308ms\n"Error" : ${r.error ?? ""}\n\n`);
+        return { code: failed ? 1 : 0, out: out.join(""), err: tail };
+    }
+    const out = results.filter((r) => !r.error).map((r) => `${r.url} is healthy: successfully committed proposal: took = 2.459308ms\n`);
+    const err = results.filter((r) => r.error).map((r) => `${r.url} is unhealthy: failed to commit proposal: ${r.error}\n`);
+    return { code: failed ? 1 : 0, out: out.join(""), err: err.join("") + tail };
+}
+
+/**
+ * etcdctl inside the stacked etcd pod of member `own` (its endpoint is 127.0.0.1): the stacked cluster
+ * (world.cluster.members). Endpoint commands ask that member only, or with --cluster every member the
+ * member list names, which takes a quorum.
+ */
+function etcdctlInPod(words, own) {
+    const command = [];
+    const flags = [];
+    for (let i = 0; i < words.length; i++) {
+        if (["--cacert", "--cert", "--key", "--endpoints", "-w", "--write-out"].includes(words[i])) flags.push(words[i], words[++i]);
+        else if (words[i].startsWith("-")) flags.push(words[i]);
+        else command.push(words[i]);
+    }
+    const format = formatOf(flags);
+    if (!hasQuorum() && command[0] !== "endpoint") return exit(1, "", "Error: context deadline exceeded\n");
     const url = (m) => `https://${hostByName(m.name)?.ip ?? "0.0.0.0"}:2379`;
-    if (command[0] === "member" && command[1] === "list") {
-        return exit(0, cluster.members.map((m) => `${m.id}, started, ${m.name}, ${url(m).replace("2379", "2380")}, ${url(m)}, ${m.learner}\n`).join(""));
+    const asPrinted = (m) => ({ id: m.id, name: m.name, peerUrls: [url(m).replace("2379", "2380")], clientUrls: [url(m)], learner: m.learner });
+    // The leader: kept while it runs, else one of the voters that run, while they are a quorum.
+    const leaderOf = () => {
+        const voters = cluster.members.filter((m) => !m.learner && memberUp(m));
+        if (!hasQuorum()) return undefined;
+        if (!voters.some((m) => m.id === cluster.leader)) cluster.leader = voters[0]?.id;
+        return cluster.leader;
+    };
+    const self = own?.id ?? cluster.members.find((m) => memberUp(m))?.id;
+    if (command[0] === "member" && command[1] === "list") return exit(0, printMemberList(format, cluster.members.map(asPrinted), self));
+    const asked = flags.includes("--cluster") ? cluster.members : own ? [own] : [];
+    if (command[0] === "endpoint" && flags.includes("--cluster") && !hasQuorum()) {
+        return exit(1, "", "Error: failed to fetch endpoints from etcd cluster member list: context deadline exceeded\n");
     }
     if (command[0] === "endpoint" && command[1] === "health") {
-        const lines = cluster.members.map(
-            (m) => `${url(m)} is ${memberUp(m) ? "healthy: successfully committed proposal" : "unhealthy: failed to commit proposal"}\n`,
-        );
-        return exit(cluster.members.every(memberUp) ? 0 : 1, lines.join(""));
+        const results = asked.map((m) => ({
+            url: url(m),
+            error: !memberUp(m) || !hasQuorum() ? "context deadline exceeded" : m.learner ? "etcdserver: rpc not supported for learner" : undefined,
+        }));
+        const { code, out, err } = printEndpointHealth(format, results);
+        return exit(code, out, err);
     }
     if (command[0] === "endpoint" && command[1] === "status") {
-        const leader = cluster.leader ?? cluster.members[0]?.id;
+        const leader = leaderOf();
+        const answered = asked.filter(memberUp).map((m) => ({ url: url(m), member: asPrinted(m) }));
+        const silent = asked.filter((m) => !memberUp(m));
         return exit(
-            0,
-            cluster.members
-                .filter(memberUp)
-                .map((m) => `${url(m)}, ${m.id}, 3.5.24, 20 MB, ${m.id === leader}, ${m.learner}, 2, 9, 9, \n`)
-                .join(""),
+            silent.length ? 1 : 0,
+            printEndpointStatus(format, answered, leader),
+            silent.map((m) => `Failed to get the status of endpoint ${url(m)} (context deadline exceeded)\n`).join(""),
         );
     }
     if (command[0] === "member" && command[1] === "remove") {
         const member = cluster.members.find((m) => m.id === command[2]);
-        if (!member) return exit(1, "", "member not found\n");
+        if (!member) return exit(1, "", "Error: etcdserver: member not found\n");
         const rest = cluster.members.filter((m) => m !== member);
         const voters = rest.filter((m) => !m.learner);
-        if (voters.filter(memberUp).length * 2 <= voters.length) return exit(1, "", "etcdserver: re-configuration failed due to not enough started members\n");
+        if (voters.filter(memberUp).length * 2 <= voters.length)
+            return exit(1, "", "Error: etcdserver: re-configuration failed due to not enough started members\n");
         cluster.members = rest;
         if (cluster.leader === member.id) cluster.leader = undefined;
         const h = hostByName(member.name);
         if (h) h.member = false;
         event("member-remove", { member: member.name });
-        return exit(0);
+        return exit(0, `Member ${paddedId(member.id)} removed from cluster ${paddedId(ETCD_CLUSTER_ID)}\n`);
     }
     if (command[0] === "move-leader") {
-        cluster.leader = command[1];
+        const from = leaderOf();
+        const target = cluster.members.find((m) => m.id === command[1]);
+        if (!target || target.learner || !memberUp(target)) return exit(1, "", "Error: etcdserver: bad leader transferee\n");
+        cluster.leader = target.id;
         event("move-leader", { to: command[1] });
-        return exit(0);
+        return exit(0, `Leadership transferred from ${from} to ${target.id}\n`);
     }
     return exit(2, "", `etcdctl stand-in: unsupported ${words.join(" ")}\n`);
 }
@@ -494,6 +658,8 @@ const etcdMemberRunning = (m) => Boolean(m && etcdHostOf(m)?.alive);
 const etcdMemberUp = etcdMemberRunning;
 const externalMemberByClientUrl = (url) => etcd.members.find((m) => m.clientUrl !== "" && m.clientUrl === url);
 const voters = () => etcd.members.filter((m) => !m.learner);
+/** A member as etcdctl prints it: no client URL before it first starts. */
+const printedMember = (m) => ({ id: m.id, name: m.name, peerUrls: [m.peerUrl], clientUrls: m.clientUrl ? [m.clientUrl] : [], learner: m.learner });
 function etcdHasQuorum() {
     return etcd.members.length > 0 && voters().filter(etcdMemberUp).length * 2 > voters().length;
 }
@@ -529,7 +695,10 @@ function etcdctl() {
         } else if (a.startsWith("-")) flags.push(a);
         else words.push(a);
     }
-    const endpoints = (option("--endpoints", flags) ?? "https://127.0.0.1:2379").split(",");
+    // A string slice: each --endpoints adds to the list, the first replaces the default.
+    const given = flags.flatMap((f, i) => (f === "--endpoints" ? [flags[i + 1]] : f.startsWith("--endpoints=") ? [f.slice(12)] : []));
+    const endpoints = (given.length ? given.join(",") : "https://127.0.0.1:2379").split(",");
+    const format = formatOf(flags);
     const wholeCluster = flags.includes("--cluster");
     const dialled = endpoints.map(externalMemberByClientUrl).find(etcdMemberRunning);
     const unreachable = () => {
@@ -552,33 +721,44 @@ function etcdctl() {
             urls = etcd.members.filter((m) => m.clientUrl).map((m) => m.clientUrl);
         }
         if (verb === "health") {
-            const healthy = (u) => etcdMemberUp(externalMemberByClientUrl(u)) && etcdHasQuorum();
-            const out = urls.filter(healthy).map((u) => `${u} is healthy: successfully committed proposal: took = 2ms\n`);
-            const err = urls.filter((u) => !healthy(u)).map((u) => `${u} is unhealthy: failed to commit proposal: context deadline exceeded\n`);
-            return exit(err.length ? 1 : 0, out.join(""), err.length ? `${err.join("")}Error: unhealthy cluster\n` : "");
+            // A read through the member: it needs the quorum, and a learner serves none.
+            const results = urls.map((url) => {
+                const m = externalMemberByClientUrl(url);
+                const error =
+                    !etcdMemberUp(m) || !etcdHasQuorum() ? "context deadline exceeded" : m.learner ? "etcdserver: rpc not supported for learner" : undefined;
+                return { url, error };
+            });
+            const { code, out, err } = printEndpointHealth(format, results);
+            return exit(code, out, err);
         }
         if (verb === "status") {
             const leader = etcdLeader();
-            const lines = urls
-                .map(externalMemberByClientUrl)
-                .filter(etcdMemberRunning)
-                .map((m) => `${m.clientUrl}, ${m.id}, 3.5.25, 20 kB, ${m.id === leader?.id}, ${m.learner}, 2, 9, 9, \n`);
-            return exit(lines.length === urls.length ? 0 : 1, lines.join(""), lines.length === urls.length ? "" : "Error: context deadline exceeded\n");
+            const answered = urls
+                .filter((u) => etcdMemberRunning(externalMemberByClientUrl(u)))
+                .map((url) => ({ url, member: printedMember(externalMemberByClientUrl(url)) }));
+            const silent = urls.filter((u) => !etcdMemberRunning(externalMemberByClientUrl(u)));
+            return exit(
+                silent.length ? 1 : 0,
+                printEndpointStatus(format, answered, leader?.id),
+                silent.map((u) => `Failed to get the status of endpoint ${u} (context deadline exceeded)\n`).join(""),
+            );
         }
     }
     if (!dialled) return unreachable();
     if (!etcdHasQuorum()) return noQuorum();
 
-    if (noun === "member" && verb === "list") {
-        const line = (m) => `${m.id}, ${m.name ? "started" : "unstarted"}, ${m.name}, ${m.peerUrl}, ${m.clientUrl}, ${m.learner}\n`;
-        return exit(0, etcd.members.map(line).join(""));
-    }
+    if (noun === "member" && verb === "list") return exit(0, printMemberList(format, etcd.members.map(printedMember), dialled.id));
     if (noun === "member" && verb === "add") return etcdMemberAdd(rest[0], option("--peer-urls", flags), flags.includes("--learner"));
     if (noun === "member" && verb === "remove") return etcdMemberRemove(rest[0]);
     if (noun === "member" && verb === "promote") return etcdMemberPromote(rest[0]);
     if (noun === "move-leader") {
-        // etcdctl sends the request to the leader, which must be among the endpoints.
+        // etcdctl asks each endpoint in turn for its status, and sends the request to the first that
+        // leads; an endpoint that does not answer before it ends the command.
         const leader = etcdLeader();
+        for (const u of endpoints) {
+            if (u === leader?.clientUrl) break;
+            if (!etcdMemberRunning(externalMemberByClientUrl(u))) return exit(1, "", "Error: context deadline exceeded\n");
+        }
         if (!endpoints.includes(leader?.clientUrl)) return exit(1, "", `Error: no leader endpoint given at [${endpoints.join(" ")}]\n`);
         const target = etcd.members.find((m) => m.id === rest[0]);
         if (!target || target.learner || !etcdMemberUp(target)) return exit(1, "", "Error: etcdserver: bad leader transferee\n");
@@ -591,8 +771,10 @@ function etcdctl() {
 
 /**
  * member add, with etcd's strict reconfiguration checks: the leader must be connected to every voting
- * member (a member that is down blocks every add: "unhealthy cluster"), a voting member only while
- * the members that have started stay a quorum of the larger cluster, and one learner at a time.
+ * member (a member that is down blocks every add, learners too: "unhealthy cluster", as in 3.5 and
+ * 3.6; 3.7 asks only for a quorum of the larger cluster, which for three members is the same), a
+ * voting member only while the members that have started stay a quorum of the larger cluster, and one
+ * learner at a time.
  */
 function etcdMemberAdd(name, peerUrl, learner) {
     if (!peerUrl) return exit(1, "", "Error: member peer urls not provided\n");
@@ -609,10 +791,12 @@ function etcdMemberAdd(name, peerUrl, learner) {
     const member = { id: etcdNextId(), name: "", peerUrl, clientUrl: "", learner, host: undefined };
     etcd.members.push(member);
     event("etcd-add", { member: name, learner, etcd: "external" });
-    const initial = etcd.members.map((m) => `${m === member ? name : m.name}=${m.peerUrl}`).join(",");
+    const initial = byId(etcd.members)
+        .map((m) => `${m === member ? name : m.name}=${m.peerUrl}`)
+        .join(",");
     return exit(
         0,
-        `Member ${member.id} added to cluster cdf818194e3a8c32\n\n` +
+        `Member ${paddedId(member.id)} added${learner ? " as learner " : " "}to cluster ${paddedId(ETCD_CLUSTER_ID)}\n\n` +
             `ETCD_NAME="${name}"\nETCD_INITIAL_CLUSTER="${initial}"\nETCD_INITIAL_ADVERTISE_PEER_URLS="${peerUrl}"\nETCD_INITIAL_CLUSTER_STATE="existing"\n`,
     );
 }
@@ -639,18 +823,32 @@ function etcdMemberRemove(id) {
     etcd.members = etcd.members.filter((m) => m !== member);
     afterEtcdChange(true);
     event("etcd-remove", { member: member.name || "(unstarted)", peerUrl: member.peerUrl, etcd: "external" });
-    return exit(0, `Member ${id} removed from cluster cdf818194e3a8c32\n`);
+    return exit(0, `Member ${paddedId(id)} removed from cluster ${paddedId(ETCD_CLUSTER_ID)}\n`);
 }
 
-/** member promote: a learner that has started and caught up (here: runs) becomes a voter. */
+/**
+ * member promote: a learner that runs and has caught up with the leader becomes a voter, if the
+ * members that have started stay a quorum of the larger cluster (IsReadyToPromoteMember). A learner
+ * catches up after etcd.learnerCatchUp refused promotions from its start (2 unless a test sets it):
+ * etcd refuses until its log matches 90% of the leader's.
+ */
 function etcdMemberPromote(id) {
     const member = etcd.members.find((m) => m.id === id);
     if (!member) return exit(1, "", "Error: etcdserver: member not found\n");
     if (!member.learner) return exit(1, "", "Error: etcdserver: can only promote a learner member\n");
-    if (!etcdMemberUp(member)) return exit(1, "", "Error: etcdserver: can only promote a learner member which is in sync with leader\n");
+    const notInSync = "Error: etcdserver: can only promote a learner member which is in sync with leader\n";
+    if (!etcdMemberUp(member)) return exit(1, "", notInSync);
+    if ((member.behind ?? 0) > 0) {
+        member.behind -= 1;
+        return exit(1, "", notInSync);
+    }
+    const started = voters().filter((m) => m.name).length + 1;
+    if (started < Math.floor((voters().length + 1) / 2) + 1)
+        return exit(1, "", "Error: etcdserver: re-configuration failed due to not enough started members\n");
     member.learner = false;
+    delete member.behind;
     event("etcd-promote", { member: member.name, etcd: "external" });
-    return exit(0, `Member ${id} promoted in cluster cdf818194e3a8c32\n`);
+    return exit(0, `Member ${paddedId(id)} promoted in cluster ${paddedId(ETCD_CLUSTER_ID)}\n`);
 }
 
 /** The values systemd gives etcd: its unit's ExecStart flags and its EnvironmentFile. */
@@ -694,6 +892,8 @@ function startEtcd(h) {
     const run = (member) => {
         const hadQuorum = etcdHasQuorum();
         Object.assign(h.etcd, { active: true, memberId: member.id, error: undefined });
+        // A learner's log starts behind the leader's.
+        if (member.learner && !member.name) member.behind = etcd.learnerCatchUp ?? 2;
         Object.assign(member, { name: s.name, clientUrl: s.clientUrl, host: h.id });
         fs.mkdirSync(path.dirname(dataFile), { recursive: true });
         fs.writeFileSync(dataFile, `${member.id}\n`);
@@ -718,15 +918,21 @@ function startEtcd(h) {
         return run(member);
     }
     if (s.state === "existing") {
-        const given = (s.initialCluster ?? "")
-            .split(",")
-            .map((pair) => pair.split("=")[1])
-            .sort();
-        const live = etcd.members.map((m) => m.peerUrl).sort();
-        if (JSON.stringify(given) !== JSON.stringify(live))
-            return fail("error validating peerURLs: member count is unequal or unmatched member while checking PeerURLs");
+        // As etcd reads it (types.NewURLsMap): a map from names to peer URLs, so entries of one name
+        // are one member; then each live member must match one of them by its peer URLs
+        // (ValidateClusterAndAssignIDs), and this member's name must be among them.
+        const byName = new Map();
+        for (const pair of (s.initialCluster ?? "").split(",").filter(Boolean)) {
+            const [name, url] = [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)];
+            byName.set(name, [...(byName.get(name) ?? []), url].sort());
+        }
+        if (byName.size !== etcd.members.length) return fail("error validating peerURLs: member count is unequal");
+        const given = [...byName.values()].map((urls) => urls.join(","));
+        const unmatched = etcd.members.find((m) => !given.includes(m.peerUrl));
+        if (unmatched) return fail(`error validating peerURLs: PeerURLs: no match found for existing member (${unmatched.id}, [${unmatched.peerUrl}])`);
+        if (!byName.has(s.name)) return fail("couldn't find local name in the initial cluster configuration");
         const member = etcd.members.find((m) => m.peerUrl === s.peerUrl);
-        if (!member) return fail("couldn't find local name in the initial cluster configuration");
+        if (!member || byName.get(s.name).join(",") !== s.peerUrl) return fail("couldn't find local name in the initial cluster configuration");
         if (member.name) return fail(`member ${member.id} has already been bootstrapped`);
         if (!etcdHasQuorum()) return fail("cannot fetch cluster info from peer urls: no leader");
         return run(member);
