@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { launchTemplateVersionOf, ProgramRun, RecordedResource, RunOptions } from "./engine";
 import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
+import { modelServerPort } from "./model-server";
 
 const HOSTS_DIR = join(__dirname, "hosts");
 /** The pause and etcd image tags of each minor's kubeadm, shared with the hosts' model. */
@@ -77,7 +78,7 @@ export function systemDirectories(role: SimHost["role"]): Record<string, number>
 
 /** An etcdutl of `release` on a simulated host: the model's (hosts/model.cjs), as that release. */
 export function etcdutlStandIn(release: string): string {
-    return `#!/bin/sh\n# etcdutl ${release}, the simulation's (hosts/model.cjs)\nSIM_TOOL=etcdutl SIM_ETCD_RELEASE=${release} exec "${join(HOSTS_DIR, "model.cjs")}" "$@"\n`;
+    return `#!/bin/sh\n# etcdutl ${release}, the simulation's (hosts/model.cjs)\nSIM_TOOL=etcdutl SIM_ETCD_RELEASE=${release} exec "${join(HOSTS_DIR, "model-call")}" "$@"\n`;
 }
 
 /** What the model takes for an etcd snapshot: the release of the etcd that wrote it, its revision and its keys. */
@@ -276,6 +277,8 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export class LifecycleSimulation {
     private readonly worldFile: string;
     private previous?: ProgramRun;
+    /** The hosts' model server (model-server.ts), started by the first up. */
+    private modelPort?: number;
 
     /** The directory tree of a simulated host: what its steps see as `/`. */
     hostRoot(id: string): string {
@@ -400,7 +403,7 @@ export class LifecycleSimulation {
             if (role === "etcd") {
                 // What prepare-etcd-node.sh leaves: the etcd binaries, the data and configuration directories.
                 for (const dir of ["usr/local/bin", "var/lib/etcd", "etc/etcd", "etc/systemd/system"]) mkdirSync(join(root, dir), { recursive: true });
-                symlinkSync(join(HOSTS_DIR, "model.cjs"), join(root, "usr/local/bin/etcdctl"));
+                symlinkSync(join(HOSTS_DIR, "model-call"), join(root, "usr/local/bin/etcdctl"));
                 // prepare-etcd-node.sh installs etcdutl with etcd, of the release its user data names.
                 writeFileSync(join(root, "usr/local/bin/etcdutl"), etcdutlStandIn(ETCD_RELEASE.version), { mode: 0o755 });
             }
@@ -467,6 +470,7 @@ export class LifecycleSimulation {
                 SIM_HOST: hostId,
                 SIM_HOSTNAME: host.name,
                 SIM_STEP: step,
+                SIM_MODEL_PORT: String(this.modelPort ?? ""),
                 // What the steps asked chown for (hosts/chown), since ownership is not simulated.
                 SIM_CHOWN_LOG: join(this.dir, "chown.log"),
             },
@@ -483,6 +487,7 @@ export class LifecycleSimulation {
         config: Record<string, unknown>,
         options: { replace?: string[]; outputs?: Record<string, unknown> } & Pick<RunOptions, "images" | "refresh"> = {},
     ): Promise<UpResult> {
+        this.modelPort ??= await modelServerPort();
         const run = await this.runProgram(config, {
             replacements: { replace: options.replace ?? [] },
             images: options.images,

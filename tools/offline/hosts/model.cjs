@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The cluster the lifecycle simulation's hosts share: a stand-in for kubeadm, kubectl (with etcdctl
 // inside stacked etcd pods), etcdctl on external etcd members, curl, systemctl (the etcd unit), and
-// the few system tools the remote steps call. Each call is one process that reads the world from
-// $SIM_WORLD (JSON), acts as the real tool would on the calling host ($SIM_HOST, whose file tree is
+// the few system tools the remote steps call. Each call (a process of its own, or a run of this file
+// by model-server.cjs, afresh for each call) reads the world from $SIM_WORLD (JSON), acts as the real tool would on the calling host ($SIM_HOST, whose file tree is
 // $KUBEADM_HA_ROOT), records what it did, and writes the world back. Steps run one at a time, so no
 // locking is needed. It refuses what the real parts refuse: a join while a listed etcd member is
 // down, a join without its bootstrap token, an etcd change without quorum, a second learner; and it
@@ -1185,10 +1185,9 @@ function sha256sumCheck() {
     const quiet = args.includes("--quiet");
     let failed = 0;
     const out = [];
-    for (const line of fs
-        .readFileSync(0, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== "")) {
+    // Under the model's server (model-server.cjs), the call's standard input comes with the call.
+    const stdin = process.stdinText ?? fs.readFileSync(0, "utf8");
+    for (const line of stdin.split("\n").filter((l) => l.trim() !== "")) {
         const match = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
         if (!match) {
             if (args.includes("--strict")) failed++;
@@ -1266,7 +1265,7 @@ function etcdRelease(url) {
     const name = `etcd-v${version}-linux-${arch}`;
     const work = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "sim-etcd-release-"));
     fs.mkdirSync(path.join(work, name));
-    const standIn = (t) => `#!/bin/sh\nSIM_TOOL=${t} SIM_ETCD_RELEASE=${version} exec "${path.join(__dirname, "model.cjs")}" "$@"\n`;
+    const standIn = (t) => `#!/bin/sh\nSIM_TOOL=${t} SIM_ETCD_RELEASE=${version} exec "${path.join(__dirname, "model-call")}" "$@"\n`;
     for (const t of ["etcdutl", "etcdctl"]) fs.writeFileSync(path.join(work, name, t), standIn(t), { mode: 0o755 });
     fs.writeFileSync(path.join(work, name, "etcd"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
     const tar = require("node:child_process").spawnSync("tar", ["-czf", path.resolve(file), "-C", work, name]);
