@@ -4,6 +4,7 @@
  * pins for a stacked cluster, and the previous minor for upgrades; each pair is checked against the
  * real kubeadm (`kubeadm config images list`) by the lab's tests, so a stale pin fails there.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -45,4 +46,13 @@ export function releaseDir(component: "kubernetes" | "etcd", release: string): s
 export function binary(name: string, release: LabRelease = CURRENT): string {
     const component = name.startsWith("etcd") ? "etcd" : "kubernetes";
     return join(releaseDir(component, component === "etcd" ? release.etcd : release.kubernetes), name);
+}
+
+export const NODE_AGENT_BUILD_SCRIPT = join(__dirname, "build", "build-node-agent.sh");
+
+/** The lab's node agent (lab/node-agent), built for its current source if it is not cached yet. */
+export function nodeAgent(): string {
+    const result = spawnSync("bash", [NODE_AGENT_BUILD_SCRIPT], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`building the lab's node agent failed: ${result.stderr}`);
+    return result.stdout.trim();
 }

@@ -1,0 +1,72 @@
+/**
+ * `npm run lab [-- --stack dev]`: the stack's cluster on lab hosts, for a person to use. The
+ * program runs offline (as the tests run it), every remote command it renders runs on lab hosts with
+ * the real kubeadm, etcd and control plane, and the cluster stays up until interrupted (Ctrl-C), then
+ * every namespace, process and file of the lab is removed. The lab's network is not reachable from
+ * this machine's own namespace, so kubectl runs on the lab's deployer host: the script it prints does
+ * that. Stacked etcd only, for now (external etcd members need the lab's etcd unit; not built yet).
+ */
+import { parseArgs } from "node:util";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Lab, labUnavailable } from "./hosts";
+import { LabCluster } from "./cluster";
+import { CURRENT, nodeAgent } from "./releases";
+import { runProgram, zonesOf } from "../tools/offline/engine";
+import { readStackConfig } from "../tools/render";
+
+async function main(): Promise<number> {
+    const { values } = parseArgs({ options: { stack: { type: "string", default: "dev" } } });
+    const unavailable = labUnavailable();
+    if (unavailable) {
+        console.error(`npm run lab: ${unavailable}`);
+        return 1;
+    }
+    const stack = readStackConfig(values.stack!);
+    if ((stack.config.etcdTopology ?? "stacked") !== "stacked") {
+        console.error(`npm run lab: the lab runs stacked etcd only so far; stack ${values.stack} has etcdTopology ${stack.config.etcdTopology}`);
+        return 1;
+    }
+    const release = stack.config.kubernetesVersion ?? CURRENT.kubernetes;
+    const run = await runProgram(stack.config, { regionZones: zonesOf(stack.region) });
+    const agent = nodeAgent();
+    const lab = new Lab(agent);
+    const cluster = new LabCluster(lab, agent);
+    cluster.boot(run, release);
+    cluster.startLoadBalancer(run);
+    cluster.addDeployer(run, { kubernetes: release });
+    for (const step of cluster.runSteps(run, (r) =>
+        console.log(`${r.status === 0 ? "ok    " : "FAILED"} ${r.step} on ${r.host} (${r.seconds.toFixed(1)} s)`),
+    )) {
+        if (step.status !== 0) {
+            console.error(step.stdout.slice(-4000), step.stderr.slice(-4000));
+            lab.stop();
+            return 1;
+        }
+    }
+    const kubeconfig = join(lab.dir, "kubeconfig");
+    writeFileSync(kubeconfig, run.outputs.kubeconfig as string, { mode: 0o600 });
+    const kubectl = join(lab.dir, "kubectl");
+    writeFileSync(
+        kubectl,
+        `#!/bin/sh\n# kubectl on the lab's deployer host, which reaches the load balancer's name\nexec nsenter --target ${lab.host("deployer").initPid} --net --mount --pid --uts -- kubectl "$@"\n`,
+        { mode: 0o755 },
+    );
+    console.log(`\nThe ${values.stack} stack's cluster runs on lab ${lab.name}.`);
+    console.log(`  kubeconfig (the program's admin output): ${kubeconfig}; its server, ${LabCluster.endpointName(run)}, resolves on the lab's hosts only`);
+    console.log(`  kubectl through the load balancer:        sudo ${kubectl} get nodes`);
+    console.log("Ctrl-C stops the lab and removes it.");
+    await new Promise<void>((resolve) => {
+        for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());
+    });
+    lab.stop();
+    return 0;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (error) => {
+        console.error(`npm run lab: ${error instanceof Error ? error.message : error}`);
+        process.exit(1);
+    },
+);
