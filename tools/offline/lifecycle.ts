@@ -19,10 +19,13 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchTemplateVersionOf, ProgramRun, RecordedResource, RunOptions } from "./engine";
+import { launchTemplateVersionOf, ProgramRun, RunOptions } from "./engine";
 import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 import { modelServerPort } from "./model-server";
+import { applyUp, instanceOf, PlannedStep, StepRun, unreachable } from "./apply";
+
+export type { Action, StepRun } from "./apply";
 
 const HOSTS_DIR = join(__dirname, "hosts");
 /** The pause and etcd image tags of each minor's kubeadm, shared with the hosts' model. */
@@ -242,18 +245,6 @@ export interface World {
     downloads?: Record<string, { version: string; arch: string; sha256: string }>;
 }
 
-export type Action = "create" | "update" | "replace" | "delete";
-
-export interface StepRun {
-    step: string;
-    action: Action;
-    host: string;
-    /** Seconds spent dialling a host that is gone; 0 when the host answered. */
-    dialSeconds: number;
-    status: number;
-    output: string;
-}
-
 export interface UpResult {
     run: ProgramRun;
     steps: StepRun[];
@@ -264,15 +255,6 @@ export interface UpResult {
 }
 
 export type RunProgram = (config: Record<string, unknown>, options: Omit<RunOptions, "isolate">) => Promise<ProgramRun>;
-
-/** The inputs a command's diff looks at, after its ignoreChanges. */
-function effectiveInputs(command: RecordedResource, previous?: RecordedResource): Record<string, any> {
-    const inputs = { ...command.inputs };
-    if (previous) for (const key of command.options.ignoreChanges) inputs[key] = previous.inputs[key];
-    return inputs;
-}
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class LifecycleSimulation {
     private readonly worldFile: string;
@@ -349,13 +331,6 @@ export class LifecycleSimulation {
         }
     }
 
-    /** The host a command's connection reaches: its Elastic IP's instance in this run. */
-    private hostOf(run: ProgramRun, command: RecordedResource): string {
-        const eip = run.ofType(EIP_TYPE).find((e) => e.state.publicIp === command.inputs.connection.host);
-        if (!eip) throw new Error(`${command.name} connects to ${command.inputs.connection.host}, no node's address`);
-        return eip.inputs.instance;
-    }
-
     /**
      * The etcd servers each control-plane node's API server is configured with (its static pod
      * manifest's --etcd-servers), by instance name; only live hosts.
@@ -374,7 +349,7 @@ export class LifecycleSimulation {
     apiReady(instance: string): boolean {
         const host = Object.values(this.world().hosts).find((h) => h.instance === instance && h.alive);
         if (!host) return false;
-        return this.execute("probe", "create", host.id, { connection: {} }, "curl --silent --fail https://127.0.0.1:6443/readyz").status === 0;
+        return this.shell("probe", host.id, "curl --silent --fail https://127.0.0.1:6443/readyz").status === 0;
     }
 
     /** Time passes: every certificate kubeadm issued on the hosts is `days` closer to its expiry. */
@@ -449,16 +424,29 @@ export class LifecycleSimulation {
         this.save(world);
     }
 
-    /** Runs one command line on a host, as the command provider would over SSH. */
-    private execute(step: string, action: Action, hostId: string, command: Record<string, any>, line: string): StepRun {
+    /** Runs a planned step on the host its connection reaches, as the command provider would over SSH. */
+    private execute(step: PlannedStep): StepRun {
+        const hostId = instanceOf(step.run, step.command);
         const host = this.world().hosts[hostId];
-        if (!host || !host.alive) {
-            // The provider makes dialErrorLimit + 1 attempts of perDialTimeout seconds each.
-            const { dialErrorLimit = 10, perDialTimeout = 15 } = command.connection;
-            return { step, action, host: hostId, dialSeconds: (dialErrorLimit + 1) * perDialTimeout, status: 255, output: "dial: host unreachable" };
-        }
+        const run: StepRun =
+            !host || !host.alive
+                ? unreachable(step, hostId)
+                : {
+                      step: step.command.name,
+                      action: step.action,
+                      host: hostId,
+                      dialSeconds: 0,
+                      ...this.shell(step.command.name, hostId, step.line, step.inputs.stdin),
+                  };
+        this.options.afterStep?.(run, this.world());
+        return run;
+    }
+
+    /** Runs one command line on a live host under bash, with the stand-ins first on its PATH. */
+    private shell(step: string, hostId: string, line: string, stdin = ""): { status: number; output: string } {
+        const host = this.world().hosts[hostId];
         const result = spawnSync("bash", ["-c", line], {
-            input: command.stdin ?? "",
+            input: stdin,
             encoding: "utf8",
             env: {
                 PATH: `${HOSTS_DIR}:${process.env.PATH}`,
@@ -475,7 +463,7 @@ export class LifecycleSimulation {
                 SIM_CHOWN_LOG: join(this.dir, "chown.log"),
             },
         });
-        return { step, action, host: hostId, dialSeconds: 0, status: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
+        return { status: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
     }
 
     /**
@@ -495,43 +483,8 @@ export class LifecycleSimulation {
             previousOutputs: { ...this.previous?.outputs, ...options.outputs },
         });
         this.boot(run);
-        const before = new Map((this.previous?.ofType(COMMAND_TYPE) ?? []).map((c) => [c.name, c]));
-        const steps: StepRun[] = [];
-        let failed: StepRun | undefined;
-        const failedNames = new Set<string>();
-
-        for (const command of commandsByDependency(run)) {
-            const old = before.get(command.name);
-            const inputs = effectiveInputs(command, old);
-            const action: Action | undefined = !old
-                ? "create"
-                : !same(inputs.triggers, old.inputs.triggers)
-                  ? "replace"
-                  : !same(inputs, old.inputs)
-                    ? "update"
-                    : undefined;
-            if (!action) continue;
-            // Pulumi does not start what waits for a failed step.
-            if ([...failedNames].some((f) => run.waitsFor(command.name, f))) continue;
-            const line = action === "update" ? (inputs.update ?? inputs.create) : inputs.create;
-            if (!line) continue;
-            const result = this.execute(command.name, action, this.hostOf(run, command), inputs, line);
-            steps.push(result);
-            this.options.afterStep?.(result, this.world());
-            if (result.status !== 0) {
-                failed ??= result;
-                failedNames.add(command.name);
-            }
-        }
-        // Deletes last, in reverse order: commands that no longer exist run their old delete command.
+        const { steps, failed } = applyUp(this.previous, run, (step) => this.execute(step));
         if (!failed) {
-            const now = new Set(run.ofType(COMMAND_TYPE).map((c) => c.name));
-            for (const old of [...before.values()].reverse()) {
-                if (now.has(old.name) || !old.inputs.delete) continue;
-                const deleted = this.execute(old.name, "delete", this.hostOf(this.previous!, old), old.inputs, old.inputs.delete);
-                steps.push(deleted);
-                this.options.afterStep?.(deleted, this.world());
-            }
             // Replaced and removed instances are terminated.
             const world = this.world();
             const current = new Set(run.ofType(EIP_TYPE).map((e) => e.inputs.instance as string));
@@ -552,17 +505,6 @@ function preparedRelease(instance: string, releases: Record<string, string[]>): 
     const minor = /^KUBERNETES_MINOR='([^']*)'$/m.exec(script)![1];
     const patch = /^KUBERNETES_PATCH='([^']*)'$/m.exec(script)![1];
     return { minor, version: patch || releases[minor].at(-1)! };
-}
-
-/** Commands in an order their dependencies allow (depth first, then name). */
-function commandsByDependency(run: ProgramRun): RecordedResource[] {
-    const commands = run.ofType(COMMAND_TYPE);
-    const depth = new Map<string, number>();
-    const depthOf = (c: RecordedResource): number => {
-        if (!depth.has(c.name)) depth.set(c.name, 1 + Math.max(0, ...commands.filter((o) => o !== c && run.waitsFor(c.name, o.name)).map(depthOf)));
-        return depth.get(c.name)!;
-    };
-    return [...commands].sort((a, b) => depthOf(a) - depthOf(b) || a.name.localeCompare(b.name));
 }
 
 /**
