@@ -1,8 +1,10 @@
 /**
  * The releases the lab runs, and where lab/build/build-release.sh caches their binaries. The lab
- * runs what the program installs: its default Kubernetes release, the etcd that release's kubeadm
- * pins for a stacked cluster, and the previous minor for upgrades; each pair is checked against the
- * real kubeadm (`kubeadm config images list`) by the lab's tests, so a stale pin fails there.
+ * runs what the program installs: its default Kubernetes release and the etcd that release's kubeadm
+ * pins for a stacked cluster, built in full for lab hosts; and the previous minor, whose kubeadm
+ * alone is built, to judge the configurations of a cluster before its upgrade (no lab host runs it
+ * yet: its control plane would cost CI as long again to build). Each pin is checked against the real
+ * kubeadm (`kubeadm config images list`) by the lab's tests, so a stale one fails there.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -14,13 +16,15 @@ export interface LabRelease {
     kubernetes: string;
     /** The etcd release this Kubernetes release's kubeadm runs for stacked members ("3.7.0" of "3.7.0-0"). */
     etcd: string;
+    /** Built for lab hosts (kubeadm, the control plane, kubectl and etcd), or its kubeadm alone. */
+    hosts: boolean;
 }
 
 /** The program's default release. */
-export const CURRENT: LabRelease = { kubernetes: DEFAULTS.kubernetesVersion, etcd: "3.7.0" };
+export const CURRENT: LabRelease = { kubernetes: DEFAULTS.kubernetesVersion, etcd: "3.7.0", hosts: true };
 
 /** The newest patch of the minor before it: what a minor upgrade starts from. */
-export const PREVIOUS_MINOR: LabRelease = { kubernetes: "1.36.5", etcd: "3.6.8" };
+export const PREVIOUS_MINOR: LabRelease = { kubernetes: "1.36.5", etcd: "3.6.8", hosts: false };
 
 export const LAB_RELEASES: readonly LabRelease[] = [CURRENT, PREVIOUS_MINOR];
 
@@ -32,7 +36,7 @@ export function labCache(): string {
 }
 
 /** The directory holding a built release's binaries; throws, naming the command that builds it, when it is missing. */
-export function releaseDir(component: "kubernetes" | "etcd", release: string): string {
+export function releaseDir(component: "kubernetes" | "kubeadm" | "etcd", release: string): string {
     const dir = join(labCache(), `${component}-v${release}`);
     if (!existsSync(join(dir, ".complete"))) {
         throw new Error(
@@ -44,7 +48,8 @@ export function releaseDir(component: "kubernetes" | "etcd", release: string): s
 
 /** A built binary of the program's default release: kubeadm, kube-apiserver, ..., etcd, etcdctl, etcdutl. */
 export function binary(name: string, release: LabRelease = CURRENT): string {
-    const component = name.startsWith("etcd") ? "etcd" : "kubernetes";
+    if (!release.hosts && name !== "kubeadm") throw new Error(`the lab builds only kubeadm of ${release.kubernetes}, not ${name}`);
+    const component = name.startsWith("etcd") ? "etcd" : release.hosts ? "kubernetes" : "kubeadm";
     return join(releaseDir(component, component === "etcd" ? release.etcd : release.kubernetes), name);
 }
 

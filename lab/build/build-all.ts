@@ -7,8 +7,12 @@ import { BUILD_SCRIPT, LAB_RELEASES, NODE_AGENT_BUILD_SCRIPT } from "../releases
 
 const wanted = new Map<string, string[]>();
 for (const r of LAB_RELEASES) {
-    wanted.set(`kubernetes ${r.kubernetes}`, [BUILD_SCRIPT, "kubernetes", r.kubernetes]);
-    wanted.set(`etcd ${r.etcd}`, [BUILD_SCRIPT, "etcd", r.etcd]);
+    if (r.hosts) {
+        wanted.set(`kubernetes ${r.kubernetes}`, [BUILD_SCRIPT, "kubernetes", r.kubernetes]);
+        wanted.set(`etcd ${r.etcd}`, [BUILD_SCRIPT, "etcd", r.etcd]);
+    } else {
+        wanted.set(`kubeadm ${r.kubernetes}`, [BUILD_SCRIPT, "kubeadm", r.kubernetes]);
+    }
 }
 wanted.set("node agent", [NODE_AGENT_BUILD_SCRIPT]);
 let failed = false;

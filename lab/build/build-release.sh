@@ -3,6 +3,8 @@
 # machine keyed by release: a second call for a release that is cached costs a directory check.
 #
 #   lab/build/build-release.sh kubernetes 1.37.2   -> $CACHE/kubernetes-v1.37.2/{kubeadm,kube-apiserver,...}
+#   lab/build/build-release.sh kubeadm 1.36.5      -> $CACHE/kubeadm-v1.36.5/kubeadm (kubeadm alone: a
+#                                                     release whose configurations the lab judges but runs no host of)
 #   lab/build/build-release.sh etcd 3.7.0          -> $CACHE/etcd-v3.7.0/{etcd,etcdctl,etcdutl}
 #
 # No source is kept in the project: a throwaway main module under the cache requires the release's
@@ -13,8 +15,8 @@
 # plane's and picks its images and its etcd from it); etcd's is a constant of its api module.
 set -euo pipefail
 
-component=${1:?usage: build-release.sh kubernetes|etcd RELEASE}
-release=${2:?usage: build-release.sh kubernetes|etcd RELEASE}
+component=${1:?usage: build-release.sh kubernetes|kubeadm|etcd RELEASE}
+release=${2:?usage: build-release.sh kubernetes|kubeadm|etcd RELEASE}
 release=${release#v}
 [[ $release =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "build-release: release must be X.Y.Z, got '$release'" >&2; exit 2; }
 
@@ -37,7 +39,7 @@ cd "$work"
 
 started=$SECONDS
 case "$component" in
-kubernetes)
+kubernetes | kubeadm)
   IFS=. read -r major minor patch <<<"$release"
   cat >go.mod <<MOD
 module kubeadm-ha.lab/kubernetes
@@ -62,6 +64,7 @@ MOD
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   commands=(kubeadm kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  [ "$component" = kubernetes ] || commands=(kubeadm)
   for c in "${commands[@]}"; do
     go build -trimpath -ldflags "$ldflags" -o "$out.partial/$c" "k8s.io/kubernetes/cmd/$c"
   done
@@ -82,10 +85,11 @@ MOD
   go build -trimpath -ldflags "-s -w" -o "$out.partial/etcd" go.etcd.io/etcd/server/v3
   go build -trimpath -ldflags "-s -w" -o "$out.partial/etcdctl" go.etcd.io/etcd/etcdctl/v3
   go build -trimpath -ldflags "-s -w" -o "$out.partial/etcdutl" go.etcd.io/etcd/etcdutl/v3
-  "$out.partial/etcd" --version | grep -q "etcd Version: $release"
+  # Not a pipe into grep -q: etcd would die of SIGPIPE writing the lines after the match.
+  [[ $("$out.partial/etcd" --version) == *"etcd Version: $release"* ]]
   ;;
 *)
-  echo "build-release: component must be kubernetes or etcd, got '$component'" >&2
+  echo "build-release: component must be kubernetes, kubeadm or etcd, got '$component'" >&2
   exit 2
   ;;
 esac
