@@ -233,6 +233,11 @@ export class Lab {
         return host;
     }
 
+    /** Whether a host of that id was ever added (it may be gone since). */
+    has(id: string): boolean {
+        return this.hosts.has(id);
+    }
+
     /** Whether the host still runs (its init lives). */
     alive(id: string): boolean {
         const host = this.hosts.get(id);

@@ -4,7 +4,8 @@
  * the real kubeadm, etcd and control plane, and the cluster stays up until interrupted (Ctrl-C), then
  * every namespace, process and file of the lab is removed. The lab's network is not reachable from
  * this machine's own namespace, so kubectl runs on the lab's deployer host: the script it prints does
- * that. Stacked etcd only, for now (external etcd members need the lab's etcd unit; not built yet).
+ * that. Stacked etcd only: external members run an etcd release this machine's Go module proxy
+ * does not serve.
  */
 import { parseArgs } from "node:util";
 import { writeFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import { LabCluster } from "./cluster";
 import { CURRENT, nodeAgent } from "./releases";
 import { runProgram, zonesOf } from "../tools/offline/engine";
 import { readStackConfig } from "../tools/render";
+import { ETCD_RELEASE } from "../core/etcd";
 
 async function main(): Promise<number> {
     const { values } = parseArgs({ options: { stack: { type: "string", default: "dev" } } });
@@ -24,26 +26,26 @@ async function main(): Promise<number> {
     }
     const stack = readStackConfig(values.stack!);
     if ((stack.config.etcdTopology ?? "stacked") !== "stacked") {
-        console.error(`npm run lab: the lab runs stacked etcd only so far; stack ${values.stack} has etcdTopology ${stack.config.etcdTopology}`);
+        console.error(
+            `npm run lab: the lab runs stacked etcd only (external members run etcd ${ETCD_RELEASE.version}, which the lab cannot build here); stack ${values.stack} has etcdTopology ${stack.config.etcdTopology}`,
+        );
         return 1;
     }
     const release = stack.config.kubernetesVersion ?? CURRENT.kubernetes;
-    const run = await runProgram(stack.config, { regionZones: zonesOf(stack.region) });
+    // Replacements tracked from the first run, as a stack's instances are.
+    const run = await runProgram(stack.config, { regionZones: zonesOf(stack.region), replacements: { replace: [] } });
     const agent = nodeAgent();
     const lab = new Lab(agent);
     const cluster = new LabCluster(lab, agent);
-    cluster.boot(run, release);
-    cluster.startLoadBalancer(run);
-    cluster.addDeployer(run, { kubernetes: release });
-    for (const step of cluster.runSteps(run, (r) =>
-        console.log(`${r.status === 0 ? "ok    " : "FAILED"} ${r.step} on ${r.host} (${r.seconds.toFixed(1)} s)`),
-    )) {
-        if (step.status !== 0) {
-            console.error(step.stdout.slice(-4000), step.stderr.slice(-4000));
-            lab.stop();
-            return 1;
-        }
+    const { failed } = cluster.up(run, release, (r) =>
+        console.log(`${r.status === 0 ? "ok    " : "FAILED"} ${r.action} ${r.step} on ${r.host} (${r.seconds.toFixed(1)} s)`),
+    );
+    if (failed) {
+        console.error(failed.stdout.slice(-4000), failed.stderr.slice(-4000));
+        lab.stop();
+        return 1;
     }
+    cluster.addDeployer(run, { kubernetes: release });
     const kubeconfig = join(lab.dir, "kubeconfig");
     writeFileSync(kubeconfig, run.outputs.kubeconfig as string, { mode: 0o600 });
     const kubectl = join(lab.dir, "kubectl");

@@ -282,7 +282,7 @@ func (k *kubelet) saveState(sp *staticPod) {
 
 // binaryFor maps a container's image to the lab's build of its binary: registry.k8s.io/kube-*:vX
 // to kubernetes-vX/<command>, registry.k8s.io/etcd:X-N to etcd-vX/<command>.
-func (k *kubelet) binaryFor(image, command string) (string, error) {
+func binaryFor(labCache, image, command string) (string, error) {
 	ref := image[strings.LastIndex(image, "/")+1:]
 	repo, tag, ok := strings.Cut(ref, ":")
 	if !ok {
@@ -297,7 +297,7 @@ func (k *kubelet) binaryFor(image, command string) (string, error) {
 	default:
 		return "", fmt.Errorf("the lab has no build of image %s", image)
 	}
-	path := filepath.Join(k.labCache, dir, filepath.Base(command))
+	path := filepath.Join(labCache, dir, filepath.Base(command))
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("image %s: the lab has not built %s (%v)", image, path, err)
 	}
@@ -309,7 +309,7 @@ func (k *kubelet) startContainer(sp *staticPod, c corev1.Container) (*container,
 	if len(command) == 0 {
 		return nil, fmt.Errorf("no command")
 	}
-	binary, err := k.binaryFor(c.Image, command[0])
+	binary, err := binaryFor(k.labCache, c.Image, command[0])
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 // Command node-agent is the lab's stand-in for the two daemons of a kubeadm node that cannot run
 // here, since the lab has no container runtime: containerd's CRI endpoint ("containerd") and the
-// kubelet ("kubelet"). Everything else on a lab host is real: kubeadm, the control-plane binaries and
+// kubelet ("kubelet"), with crictl's view of the stand-in's containers ("crictl"). Everything else on a lab host is real: kubeadm, the control-plane binaries and
 // etcd run as built from their Go modules. It also serves as the init process of a lab host's PID
 // namespace ("init"), reaping orphans, so that killing it ends every process of the host.
 package main
@@ -12,7 +12,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: node-agent init|containerd|kubelet [flags]")
+		fmt.Fprintln(os.Stderr, "usage: node-agent init|containerd|kubelet|crictl [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -23,6 +23,8 @@ func main() {
 		err = runCRI(os.Args[2:])
 	case "kubelet":
 		err = runKubelet(os.Args[2:])
+	case "crictl":
+		err = runCrictl(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}

@@ -100,7 +100,7 @@ func (k *kubelet) ExecInContainer(ctx context.Context, podName, _ string, contai
 		return fmt.Errorf("container %s of pod %s is not found", containerName, podName)
 	}
 	program := command[0]
-	if built, err := k.binaryFor(image, command[0]); err == nil {
+	if built, err := binaryFor(k.labCache, image, command[0]); err == nil {
 		program = built
 	} else if !strings.Contains(program, "/") {
 		if found, err := exec.LookPath(program); err == nil {
