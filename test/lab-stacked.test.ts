@@ -8,6 +8,9 @@
  * and the API server's certificate verifies against the program's CA for that name. After every step,
  * on every host, the host invariants hold (lab/invariants.ts). Every step run again changes nothing.
  *
+ * Then the day-2 programs the steps installed, run by the lab's systemctl from their unit files: the
+ * first up's local etcd snapshot on every node, and a certificate renewal by hand on node 1.
+ *
  * Then later `pulumi up`s, through the lifecycle engine the simulation runs (tools/offline/apply.ts)
  * with the real binaries instead of the models: node 1 replaced while its old host still runs (the
  * new node joins, the old member and Node go, the old instance is terminated), then again after its
