@@ -58,8 +58,15 @@ async function main(): Promise<number> {
     console.log(`  kubeconfig (the program's admin output): ${kubeconfig}; its server, ${LabCluster.endpointName(run)}, resolves on the lab's hosts only`);
     console.log(`  kubectl through the load balancer:        sudo ${kubectl} get nodes`);
     console.log("Ctrl-C stops the lab and removes it.");
+    // Signal listeners do not keep Node.js running: a timer does, until the signal comes.
     await new Promise<void>((resolve) => {
-        for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        for (const signal of ["SIGINT", "SIGTERM"] as const) {
+            process.once(signal, () => {
+                clearInterval(keepAlive);
+                resolve();
+            });
+        }
     });
     lab.stop();
     return 0;
