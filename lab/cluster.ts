@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProgramRun } from "../tools/offline/engine";
-import { Applied, applyUp, instanceOf, PlannedStep, StepRun, unreachable } from "../tools/offline/apply";
+import { Applied, applyUp, instanceIdOf, instanceOf, PlannedStep, plannedInstances, StepRun, unreachable } from "../tools/offline/apply";
 import { HEALTH_CHECK } from "../components/load-balancer";
 import { PORTS } from "../core/plan";
 import { ETCD_RELEASE } from "../core/etcd";
@@ -23,7 +23,6 @@ import { labCache, releaseDir } from "./releases";
 const UPLOAD_UNITS = ["kubeadm-ha-etcd-upload.service", "kubeadm-ha-etcd-snapshot-now.service"];
 
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
-const EIP_TYPE = "aws:ec2/eip:Eip";
 const LB_TYPE = "aws:lb/loadBalancer:LoadBalancer";
 const TARGET_GROUP_TYPE = "aws:lb/targetGroup:TargetGroup";
 const ATTACHMENT_TYPE = "aws:lb/targetGroupAttachment:TargetGroupAttachment";
@@ -58,17 +57,18 @@ export class LabCluster {
      * name the tier and index (`cp1`), and a replacement's generation (`cp1g2`).
      */
     boot(run: ProgramRun, release: string): void {
+        // Refused before any host starts: nothing half-booted.
+        if (run.ofType(INSTANCE_TYPE).some((i) => i.inputs.tags?.["kubeadm-ha/role"] === "etcd")) {
+            throw new Error(
+                `the lab runs stacked etcd only: external members run etcd ${ETCD_RELEASE.version}, which this machine's Go module proxy does not serve`,
+            );
+        }
         const lbName = LabCluster.endpointName(run);
         for (const instance of run.ofType(INSTANCE_TYPE)) {
             const instanceId = instanceIdOf(run, instance.name);
             if (this.hostOfInstance.has(instanceId)) continue;
             const generation = /-g(\d+)$/.exec(instanceId)?.[1];
             const id = instance.name.replace(/^.*-(cp|etcd)-(\d+)$/, "$1$2") + (generation ? `g${generation}` : "");
-            if (instance.inputs.tags?.["kubeadm-ha/role"] === "etcd") {
-                throw new Error(
-                    `the lab runs stacked etcd only: external members run etcd ${ETCD_RELEASE.version}, which this machine's Go module proxy does not serve`,
-                );
-            }
             this.lab.addHost({ id, hostname: instance.state.privateDns as string, ip: instance.state.privateIp as string }, { [lbName]: LB_IP });
             this.hostOfInstance.set(instanceId, id);
             this.prepareControlPlane(id, release);
@@ -77,7 +77,7 @@ export class LabCluster {
 
     /** Hosts whose instance the run no longer declares are terminated, as Pulumi deletes replaced and removed instances. */
     terminateUnplanned(run: ProgramRun): void {
-        const planned = new Set(run.ofType(EIP_TYPE).map((e) => e.inputs.instance as string));
+        const planned = plannedInstances(run);
         for (const [instanceId, host] of this.hostOfInstance) if (!planned.has(instanceId) && this.lab.alive(host)) this.lab.kill(host);
     }
 
@@ -237,11 +237,4 @@ export class LabCluster {
             return result;
         });
     }
-}
-
-/** The id of the instance named `name` in `run`: its Elastic IP's instance (a replacement's id is new). */
-function instanceIdOf(run: ProgramRun, name: string): string {
-    const eip = run.ofType(EIP_TYPE).find((e) => e.name === `${name}-address`);
-    if (!eip) throw new Error(`${name} has no Elastic IP in the run`);
-    return eip.inputs.instance as string;
 }

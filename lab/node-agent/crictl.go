@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,13 +92,8 @@ func crictlExec(args []string) error {
 			if c.ID != rest[0] || p.Stopped || !alive(c.PID) {
 				continue
 			}
-			program, err := binaryFor(cache, c.Image, rest[1])
-			if err != nil {
-				return err
-			}
-			cmd := exec.Command(program, rest[2:]...)
+			cmd := containerCommand(context.Background(), cache, c.Image, rest[1:])
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			cmd.Dir = "/"
 			var exitErr *exec.ExitError
 			if err := cmd.Run(); errors.As(err, &exitErr) {
 				os.Exit(exitErr.ExitCode())

@@ -99,8 +99,26 @@ func (k *kubelet) ExecInContainer(ctx context.Context, podName, _ string, contai
 	if image == "" {
 		return fmt.Errorf("container %s of pod %s is not found", containerName, podName)
 	}
+	cmd := containerCommand(ctx, k.labCache, image, command)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return utilexec.CodeExitError{Err: err, Code: exitErr.ExitCode()}
+	}
+	if err != nil && filepath.Base(cmd.Path) == cmd.Path {
+		return utilexec.CodeExitError{Err: err, Code: 126}
+	}
+	return err
+}
+
+// containerCommand is a command run in a container, as the lab runs one (every static pod shares the
+// host's namespaces here): a program of the container's image is the lab's build of it, any other
+// is looked up on the host's PATH; from /, with a container's minimal environment, not the caller's.
+// Used by `kubectl exec` (through the stand-in's API) and by the lab's crictl.
+func containerCommand(ctx context.Context, labCache, image string, command []string) *exec.Cmd {
 	program := command[0]
-	if built, err := binaryFor(k.labCache, image, command[0]); err == nil {
+	if built, err := binaryFor(labCache, image, command[0]); err == nil {
 		program = built
 	} else if !strings.Contains(program, "/") {
 		if found, err := exec.LookPath(program); err == nil {
@@ -108,16 +126,7 @@ func (k *kubelet) ExecInContainer(ctx context.Context, podName, _ string, contai
 		}
 	}
 	cmd := exec.CommandContext(ctx, program, command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errOut
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return utilexec.CodeExitError{Err: err, Code: exitErr.ExitCode()}
-	}
-	if err != nil && filepath.Base(program) == program {
-		return utilexec.CodeExitError{Err: err, Code: 126}
-	}
-	return err
+	return cmd
 }

@@ -64,6 +64,18 @@ export function instanceOf(run: ProgramRun, command: RecordedResource): string {
     return eip.inputs.instance as string;
 }
 
+/** The id of the instance named `name` in `run`: its Elastic IP's instance (a replacement's id is new). */
+export function instanceIdOf(run: ProgramRun, name: string): string {
+    const eip = run.ofType(EIP_TYPE).find((e) => e.name === `${name}-address`);
+    if (!eip) throw new Error(`${name} has no Elastic IP in the run`);
+    return eip.inputs.instance as string;
+}
+
+/** The ids of the instances `run` declares: any other is terminated once the `up` succeeds. */
+export function plannedInstances(run: ProgramRun): Set<string> {
+    return new Set(run.ofType(EIP_TYPE).map((e) => e.inputs.instance as string));
+}
+
 /** A step whose host is gone: the provider makes dialErrorLimit + 1 attempts of perDialTimeout seconds each, then fails. */
 export function unreachable(step: PlannedStep, host: string): StepRun {
     const { dialErrorLimit = 10, perDialTimeout = 15 } = step.inputs.connection ?? {};

@@ -23,7 +23,7 @@ import { launchTemplateVersionOf, ProgramRun, RunOptions } from "./engine";
 import { ETCD_RELEASE, ETCDUTL_RELEASES } from "../../core/etcd";
 import { COMMAND_TYPE } from "./graph";
 import { modelServerPort } from "./model-server";
-import { applyUp, instanceOf, PlannedStep, StepRun, unreachable } from "./apply";
+import { applyUp, instanceIdOf, instanceOf, PlannedStep, plannedInstances, StepRun, unreachable } from "./apply";
 
 export type { Action, StepRun } from "./apply";
 
@@ -31,7 +31,6 @@ const HOSTS_DIR = join(__dirname, "hosts");
 /** The pause and etcd image tags of each minor's kubeadm, shared with the hosts' model. */
 const KUBEADM_IMAGES = JSON.parse(readFileSync(join(HOSTS_DIR, "kubeadm-images.json"), "utf8")) as Record<string, { pause: string; etcd: string }>;
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
-const EIP_TYPE = "aws:ec2/eip:Eip";
 
 /**
  * The directories every host has before any step runs, with the modes Ubuntu 24.04 (the nodes' image)
@@ -365,7 +364,7 @@ export class LifecycleSimulation {
     private boot(run: ProgramRun): void {
         const world = this.world();
         for (const instance of run.ofType(INSTANCE_TYPE)) {
-            const id = run.ofType(EIP_TYPE).find((e) => e.name === `${instance.name}-address`)?.inputs.instance as string;
+            const id = instanceIdOf(run, instance.name);
             if (world.hosts[id]) continue;
             const role = instance.inputs.tags?.["kubeadm-ha/role"] === "etcd" ? "etcd" : "control-plane";
             const root = this.hostRoot(id);
@@ -487,7 +486,7 @@ export class LifecycleSimulation {
         if (!failed) {
             // Replaced and removed instances are terminated.
             const world = this.world();
-            const current = new Set(run.ofType(EIP_TYPE).map((e) => e.inputs.instance as string));
+            const current = plannedInstances(run);
             for (const host of Object.values(world.hosts)) if (!current.has(host.id)) host.alive = false;
             this.save(world);
             this.previous = run;
